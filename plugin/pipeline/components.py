@@ -1,0 +1,63 @@
+"""Builders that pick each component of the pipeline from a `PipelineConfig`.
+
+One function per role, so each component swaps in at exactly one place.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from llama_index.core import VectorStoreIndex
+from llama_index.core.base.embeddings.base import BaseEmbedding
+from llama_index.core.node_parser import NodeParser, SentenceSplitter
+from llama_index.core.postprocessor.types import BaseNodePostprocessor
+from llama_index.core.retrievers import BaseRetriever
+from llama_index.core.vector_stores.types import BasePydanticVectorStore
+from ragdrop.embeddings import SentenceTransformerEmbedding
+from ragdrop.pipeline.config import PipelineConfig
+
+
+def build_embed_model(config: PipelineConfig) -> BaseEmbedding:
+    """The embedding model for documents and questions."""
+    return SentenceTransformerEmbedding(model_name=config.embed_model)
+
+
+def build_node_parser(config: PipelineConfig, embed_model: BaseEmbedding) -> NodeParser:
+    """Chunking that fits the embedding model's window."""
+    tokenizer = getattr(embed_model, "tokenizer", None)
+    size = config.chunk_size or getattr(embed_model, "max_seq_length", 256)
+    kwargs: dict[str, Any] = {"chunk_size": size, "chunk_overlap": config.chunk_overlap}
+    if tokenizer is not None:
+        kwargs["tokenizer"] = lambda text: tokenizer(text, add_special_tokens=False)["input_ids"]
+    return SentenceSplitter(**kwargs)
+
+
+def build_qdrant_client(config: PipelineConfig) -> Any:
+    """A Qdrant client: embedded at ``data_dir`` by default, a server when a URL is set."""
+    from qdrant_client import QdrantClient
+
+    if config.qdrant_url:
+        return QdrantClient(url=config.qdrant_url, api_key=config.qdrant_api_key)
+    config.qdrant_path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return QdrantClient(path=str(config.qdrant_path))
+
+
+def build_vector_store(
+    config: PipelineConfig, client: Any, embed_model: BaseEmbedding
+) -> BasePydanticVectorStore:
+    """The vector store over ``client``."""
+    from llama_index.vector_stores.qdrant import QdrantVectorStore
+
+    return QdrantVectorStore(collection_name=config.collection, client=client)
+
+
+def build_retriever(
+    config: PipelineConfig, index: VectorStoreIndex, vector_store: BasePydanticVectorStore
+) -> BaseRetriever:
+    """The first-stage retriever over the ingested collection."""
+    return index.as_retriever(similarity_top_k=config.candidates)
+
+
+def build_postprocessors(config: PipelineConfig) -> tuple[list[BaseNodePostprocessor], str]:
+    """Postprocessors after retrieval, and a line saying what was chosen and why."""
+    return [], "reranking: not available yet"

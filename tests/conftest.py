@@ -1,0 +1,122 @@
+"""Shared fixtures: real models, real Qdrant, real diskcache directories. No mocks."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+from collections.abc import Iterator  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+import pytest  # noqa: E402
+from llama_index.core import Document  # noqa: E402
+from ragdrop.embeddings import SentenceTransformerEmbedding, bundled_minilm_path  # noqa: E402
+
+FIXTURE_TEXTS: dict[str, str] = {
+    "qdrant": (
+        "Qdrant is a vector database written in Rust. It stores points with vectors and "
+        "payloads. Collections can be sharded across nodes and replicated for availability. "
+        "HNSW indexes make approximate nearest neighbour search fast."
+    ),
+    "bm25": (
+        "BM25 is a ranking function used by search engines. It scores documents by term "
+        "frequency and inverse document frequency. The parameters k1 and b control term "
+        "saturation and length normalisation."
+    ),
+    "python_with": (
+        "The with statement wraps a block in a context manager. The manager's __enter__ "
+        "method runs first, and __exit__ runs when the block ends, even after an exception. "
+        "Files are usually opened with a with statement so that they are closed."
+    ),
+    "cooking": (
+        "To bake bread, mix flour, water, salt and yeast. Knead the dough for ten minutes. "
+        "Let it rise for an hour, shape it, and bake it at 230 degrees Celsius."
+    ),
+    "rerank": (
+        "A cross-encoder reads the query and the passage together and outputs one relevance "
+        "score. Reranking the top candidates of a fast retriever improves precision."
+    ),
+}
+
+
+@pytest.fixture(scope="session")
+def fixture_documents() -> list[Document]:
+    """A small corpus with stable ids and metadata."""
+    return [
+        Document(text=text, id_=doc_id, metadata={"topic": doc_id, "length": len(text)})
+        for doc_id, text in FIXTURE_TEXTS.items()
+    ]
+
+
+@pytest.fixture(scope="session")
+def embed_model() -> SentenceTransformerEmbedding:
+    """The real all-MiniLM-L6-v2, loaded once per session."""
+    model = SentenceTransformerEmbedding()
+    model.warm_up()
+    return model
+
+
+@pytest.fixture()
+def qdrant_memory() -> Iterator[Any]:
+    """A fresh Qdrant local-mode client in memory."""
+    from qdrant_client import QdrantClient
+
+    client = QdrantClient(location=":memory:")
+    yield client
+    client.close()
+
+
+@pytest.fixture()
+def qdrant_disk(tmp_path: Path) -> Iterator[Any]:
+    """A fresh Qdrant local-mode client at an on-disk path."""
+    from qdrant_client import QdrantClient
+
+    client = QdrantClient(path=str(tmp_path / "qdrant"))
+    yield client
+    client.close()
+
+
+@pytest.fixture(params=["memory", "disk"])
+def qdrant_client(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
+    """The same test on Qdrant ``:memory:`` and on an on-disk path."""
+    from qdrant_client import QdrantClient
+
+    if request.param == "memory":
+        client = QdrantClient(location=":memory:")
+    else:
+        client = QdrantClient(path=str(tmp_path / "qdrant"))
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def tiny_cross_encoder_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny BertForSequenceClassification (1 label) saved with a tokenizer.
+
+    Cross-encoder weights cannot be downloaded here; this model is loaded through the
+    same code path as a real one. Its scores are deterministic (seeded) but meaningless.
+    """
+    import torch
+    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
+
+    out = tmp_path_factory.mktemp("tiny-cross-encoder")
+    torch.manual_seed(0)
+    config = BertConfig(
+        vocab_size=30522,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=512,
+        num_labels=1,
+    )
+    model = BertForSequenceClassification(config)
+    model.eval()
+    model.save_pretrained(out)
+    tokenizer = AutoTokenizer.from_pretrained(str(bundled_minilm_path()))
+    tokenizer.save_pretrained(out)
+    return Path(out)
