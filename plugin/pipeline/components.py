@@ -12,7 +12,7 @@ from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.node_parser import NodeParser, SentenceSplitter
 from llama_index.core.postprocessor.types import BaseNodePostprocessor
 from llama_index.core.retrievers import BaseRetriever
-from llama_index.core.vector_stores.types import BasePydanticVectorStore
+from llama_index.core.vector_stores.types import BasePydanticVectorStore, MetadataFilters
 from ragdrop.embeddings import SentenceTransformerEmbedding
 from ragdrop.pipeline.config import PipelineConfig
 
@@ -52,10 +52,16 @@ def build_vector_store(
 
 
 def build_retriever(
-    config: PipelineConfig, index: VectorStoreIndex, vector_store: BasePydanticVectorStore
+    config: PipelineConfig,
+    index: VectorStoreIndex,
+    vector_store: BasePydanticVectorStore,
+    filters: MetadataFilters | None = None,
 ) -> BaseRetriever:
-    """The first-stage retriever over the ingested collection."""
-    return index.as_retriever(similarity_top_k=config.candidates)
+    """The first-stage retriever over the ingested collection, restricted by ``filters``.
+
+    Called once at start-up without filters, and again for a query that has filters.
+    """
+    return index.as_retriever(similarity_top_k=config.candidates, filters=filters)
 
 
 def build_postprocessors(config: PipelineConfig) -> tuple[list[BaseNodePostprocessor], str]:

@@ -52,4 +52,4 @@ class PipelineConfig(BaseModel):
 
     @property
     def manifest_path(self) -> Path:
-        return self.data_dir / "manifest.json"
+        return self.data_dir / f"manifest-{self.collection}.json"
