@@ -1,4 +1,9 @@
-"""Per-stage timing shared by every component: one hook, many listeners."""
+"""Per-stage timing shared by every component: one hook, many listeners.
+
+Components wrap each stage in ``stage("name")`` and report counts with ``record_count`` /
+``record_gauge``; metrics (``RagdropMetrics``) and anything else subscribe as listeners.
+Every stage is also a LlamaIndex instrumentation span (``ragdrop.stage.<name>``).
+"""
 
 from __future__ import annotations
 
@@ -6,12 +11,19 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from typing import Literal
+
+from ragdrop.observability.spans import stage_span
 
 StageListener = Callable[[str, float, BaseException | None], None]
+MeasureKind = Literal["count", "gauge"]
+# (kind, name, value, label): e.g. ("count", "cache_hit", 1, "query"), ("gauge", "bm25_terms", 812, "").
+MeasureListener = Callable[[MeasureKind, str, float, str], None]
 
 # Timings of the request in progress (a dict per request), set by `record_stages`.
 _current: ContextVar[dict[str, float] | None] = ContextVar("ragdrop_stage_times", default=None)
 _listeners: list[StageListener] = []
+_measure_listeners: list[MeasureListener] = []
 
 
 def add_stage_listener(listener: StageListener) -> None:
@@ -26,13 +38,43 @@ def remove_stage_listener(listener: StageListener) -> None:
         _listeners.remove(listener)
 
 
+def add_measure_listener(listener: MeasureListener) -> None:
+    """Call ``listener(kind, name, value, label)`` for every ``record_count``/``record_gauge``."""
+    if listener not in _measure_listeners:
+        _measure_listeners.append(listener)
+
+
+def remove_measure_listener(listener: MeasureListener) -> None:
+    """Stop calling ``listener``."""
+    if listener in _measure_listeners:
+        _measure_listeners.remove(listener)
+
+
+def record_count(name: str, value: float = 1.0, label: str = "") -> None:
+    """Report ``value`` more of event ``name``.
+
+    Names the metrics know: ``cache_hit``, ``cache_miss``, ``cache_eviction``,
+    ``cache_rejected`` (label: the cache, e.g. ``embedding`` or ``query``),
+    ``points_upserted``, ``points_deleted``. Labels must come from code, never from user input.
+    """
+    for listener in list(_measure_listeners):
+        listener("count", name, float(value), label)
+
+
+def record_gauge(name: str, value: float, label: str = "") -> None:
+    """Report the current value of ``name`` (``bm25_documents``, ``bm25_terms``)."""
+    for listener in list(_measure_listeners):
+        listener("gauge", name, float(value), label)
+
+
 @contextmanager
 def stage(name: str) -> Iterator[None]:
     """Time a block as stage ``name`` (embed, bm25, vector, fusion, rerank, cache, ...)."""
     start = time.perf_counter()
     error: BaseException | None = None
     try:
-        yield
+        with stage_span(name):
+            yield
     except BaseException as exc:
         error = exc
         raise

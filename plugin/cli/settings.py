@@ -1,0 +1,245 @@
+"""Settings from flags, then ``RAGDROP_*`` environment variables, then a TOML file, then defaults.
+
+Every `PipelineConfig` field is a flag (``top_k`` -> ``--top-k``) and an environment variable
+(``RAGDROP_TOP_K``); the TOML file (``--config ragdrop.toml`` or ``RAGDROP_CONFIG``) holds the
+same names at top level or under ``[pipeline]``, and server settings under ``[server]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tomllib
+import types
+import typing
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import ValidationError
+from ragdrop.pipeline.config import PipelineConfig
+
+ENV_PREFIX = "RAGDROP_"
+CONFIG_ENV = "RAGDROP_CONFIG"
+Section = Literal["pipeline", "server"]
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One setting with its default, help text and (for flags) its argparse shape."""
+
+    name: str
+    default: Any
+    help: str
+    choices: tuple[str, ...] | None = None
+    is_bool: bool = False
+    secret: bool = False
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+    @property
+    def env(self) -> str:
+        return ENV_PREFIX + self.name.upper()
+
+
+def _settings_from_model() -> tuple[Setting, ...]:
+    settings = []
+    for name, field in PipelineConfig.model_fields.items():
+        annotation = field.annotation
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
+            annotation = args[0] if len(args) == 1 else annotation
+        choices = None
+        if typing.get_origin(annotation) is Literal:
+            choices = tuple(str(a) for a in typing.get_args(annotation))
+        settings.append(
+            Setting(
+                name=name,
+                default=field.default,
+                help=field.description or name,
+                choices=choices,
+                is_bool=annotation is bool,
+                secret="api_key" in name,
+            )
+        )
+    return tuple(settings)
+
+
+PIPELINE_SETTINGS: tuple[Setting, ...] = _settings_from_model()
+SERVER_SETTINGS: tuple[Setting, ...] = (
+    Setting("host", "127.0.0.1", "Interface to listen on (0.0.0.0 for every interface)."),
+    Setting("port", 8000, "TCP port."),
+    Setting("workers", 1, "Worker processes; more than 1 needs --qdrant-url."),
+    Setting(
+        "api_key",
+        None,
+        "Bearer token required by every endpoint but /health/live; prefer the environment "
+        "variable, flags are visible in the process list.",
+        secret=True,
+    ),
+    Setting("max_body_bytes", 10 * 1024 * 1024, "Largest request body accepted."),
+    Setting("max_top_k", 50, "Largest top_k a question may ask for."),
+)
+
+
+def add_settings_arguments(
+    parser: argparse.ArgumentParser,
+    section: Section = "pipeline",
+    names: Iterable[str] | None = None,
+) -> None:
+    """Add a flag per setting of ``section`` (and ``--config`` once) to ``parser``.
+
+    Flags default to "not given" so that the environment and the TOML file can apply; the
+    help text shows the built-in default and the environment variable.
+    """
+    if not any("--config" in action.option_strings for action in parser._actions):
+        parser.add_argument(
+            "--config",
+            type=Path,
+            default=argparse.SUPPRESS,
+            help=f"TOML settings file (default: none; env {CONFIG_ENV})",
+        )
+    wanted = set(names) if names is not None else None
+    for setting in PIPELINE_SETTINGS if section == "pipeline" else SERVER_SETTINGS:
+        if wanted is not None and setting.name not in wanted:
+            continue
+        shown = "***" if setting.secret and setting.default else setting.default
+        text = f"{setting.help} (default: {shown}; env {setting.env})"
+        kwargs: dict[str, Any] = {"default": argparse.SUPPRESS, "help": text, "dest": setting.name}
+        if setting.is_bool:
+            kwargs["action"] = argparse.BooleanOptionalAction
+        elif setting.choices:
+            kwargs["choices"] = setting.choices
+        else:
+            kwargs["metavar"] = setting.name.upper()
+        parser.add_argument(setting.flag, **kwargs)
+
+
+def load_toml(path: Path | str) -> dict[str, Any]:
+    """Read a TOML settings file; errors name the file and the fix."""
+    path = Path(path).expanduser()
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise ValueError(f"--config {path}: no such file") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(f"--config {path}: not valid TOML ({exc})") from None
+
+
+def _toml_section(data: Mapping[str, Any], section: Section, path: Path) -> dict[str, Any]:
+    known_pipeline = {s.name for s in PIPELINE_SETTINGS}
+    known_server = {s.name for s in SERVER_SETTINGS}
+    top = {k: v for k, v in data.items() if not isinstance(v, dict)}
+    tables = {k: v for k, v in data.items() if isinstance(v, dict)}
+    unknown_tables = sorted(set(tables) - {"pipeline", "server"})
+    if unknown_tables:
+        raise ValueError(
+            f"{path}: unknown table(s) {unknown_tables}; allowed: [pipeline], [server]"
+        )
+    pipeline = {**top, **tables.get("pipeline", {})}
+    server = dict(tables.get("server", {}))
+    for label, values, known in (
+        ("", pipeline, known_pipeline),
+        ("[server] ", server, known_server),
+    ):
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(
+                f"{path}: unknown {label}setting(s) {unknown}; allowed: {sorted(known)}"
+            )
+    return pipeline if section == "pipeline" else server
+
+
+def _env_value(raw: str, setting: Setting) -> Any:
+    if setting.default is None and raw.strip().lower() in ("", "none", "null"):
+        return None
+    return raw
+
+
+def resolve_settings(
+    section: Section,
+    args: argparse.Namespace | Mapping[str, Any] | None = None,
+    env: Mapping[str, str] | None = None,
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """Merge the sources of ``section``; returns ``(values, origin of each value)``."""
+    given = vars(args) if isinstance(args, argparse.Namespace) else dict(args or {})
+    env = dict(env or {})
+    settings = PIPELINE_SETTINGS if section == "pipeline" else SERVER_SETTINGS
+    values: dict[str, Any] = {s.name: s.default for s in settings}
+    origins = {s.name: "default" for s in settings}
+    config_path = given.get("config") or env.get(CONFIG_ENV)
+    if config_path:
+        path = Path(config_path)
+        for key, value in _toml_section(load_toml(path), section, path).items():
+            values[key], origins[key] = value, f"{path}"
+    for setting in settings:
+        if setting.env in env:
+            values[setting.name] = _env_value(env[setting.env], setting)
+            origins[setting.name] = f"environment variable {setting.env}"
+        if setting.name in given:
+            values[setting.name] = given[setting.name]
+            origins[setting.name] = f"flag {setting.flag}"
+    return values, origins
+
+
+def config_from_sources(
+    args: argparse.Namespace | Mapping[str, Any] | None = None,
+    env: Mapping[str, str] | None = None,
+) -> PipelineConfig:
+    """The `PipelineConfig` from flags > environment > TOML file > defaults.
+
+    Raises ValueError naming the setting, where its value came from, and what is allowed.
+
+    Example:
+        >>> config_from_sources({"top_k": 3}, env={"RAGDROP_TOP_K": "9"}).top_k
+        3
+    """
+    values, origins = resolve_settings("pipeline", args, env)
+    try:
+        return PipelineConfig.model_validate(values)
+    except ValidationError as exc:
+        raise ValueError(_explain(exc, origins)) from None
+
+
+def server_settings_from_sources(
+    args: argparse.Namespace | Mapping[str, Any] | None = None,
+    env: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """Host, port, workers, api_key, max_body_bytes, max_top_k from the same sources."""
+    values, origins = resolve_settings("server", args, env)
+    for name in ("port", "workers", "max_body_bytes", "max_top_k"):
+        try:
+            values[name] = int(values[name])
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"{name} must be an integer, got {values[name]!r} (from {origins[name]})"
+            ) from None
+    if not 0 <= values["port"] <= 65535:
+        raise ValueError(
+            f"port must be from 0 to 65535, got {values['port']} (from {origins['port']})"
+        )
+    if values["api_key"] is not None and not str(values["api_key"]).strip():
+        values["api_key"] = None
+    return values
+
+
+def config_to_env(config: PipelineConfig) -> dict[str, str]:
+    """``RAGDROP_*`` variables that rebuild ``config`` in another process (server workers)."""
+    env = {}
+    for setting in PIPELINE_SETTINGS:
+        value = getattr(config, setting.name)
+        env[setting.env] = "" if value is None else str(value)
+    return env
+
+
+def _explain(exc: ValidationError, origins: Mapping[str, str]) -> str:
+    lines = []
+    for error in exc.errors():
+        name = str(error["loc"][0]) if error["loc"] else "?"
+        origin = origins.get(name, "unknown source")
+        shown = "***" if "api_key" in name else repr(error.get("input"))
+        lines.append(f"{name}: {error['msg']} (got {shown} from {origin})")
+    return "invalid settings: " + "; ".join(lines)

@@ -1,0 +1,248 @@
+"""Liveness and readiness checks per component, aggregated into one report."""
+
+from __future__ import annotations
+
+import os
+import stat
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+# A check returns a short detail line when healthy and raises when not.
+Check = Callable[[], str]
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """Outcome of one component check."""
+
+    name: str
+    ok: bool
+    detail: str
+    seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "detail": self.detail,
+            "seconds": round(self.seconds, 6),
+        }
+
+
+@dataclass(frozen=True)
+class HealthReport:
+    """All checks of one probe; ``ok`` only when every check passed."""
+
+    checks: tuple[CheckResult, ...] = field(default_factory=tuple)
+
+    @property
+    def ok(self) -> bool:
+        return all(check.ok for check in self.checks)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "status": "ok" if self.ok else "fail",
+            "checks": {check.name: check.to_dict() for check in self.checks},
+        }
+
+
+def run_check(name: str, check: Check) -> CheckResult:
+    """Run ``check``; any exception becomes a failed result naming its type and message."""
+    start = time.perf_counter()
+    try:
+        detail = check()
+        ok = True
+    except Exception as exc:  # a probe reports every failure instead of raising
+        detail = f"{type(exc).__name__}: {exc}"
+        ok = False
+    return CheckResult(name=name, ok=ok, detail=detail, seconds=time.perf_counter() - start)
+
+
+class OnceCheck:
+    """Run an expensive check (loading a model) once and remember the outcome.
+
+    A success is remembered forever; a failure is retried at most every ``retry_seconds``,
+    so probes never reload a model and a fixed deployment recovers without a restart.
+
+    Args:
+        check: the check to run.
+        retry_seconds: minimum seconds between two attempts after a failure.
+    """
+
+    def __init__(self, check: Check, retry_seconds: float = 60.0) -> None:
+        if retry_seconds < 0:
+            raise ValueError(f"retry_seconds must be >= 0, got {retry_seconds!r}")
+        self._check = check
+        self._retry_seconds = retry_seconds
+        self._lock = threading.Lock()
+        self._detail: str | None = None
+        self._error: Exception | None = None
+        self._failed_at = 0.0
+        self.attempts = 0
+
+    def __call__(self) -> str:
+        with self._lock:
+            if self._detail is not None:
+                return self._detail
+            retry = time.monotonic() - self._failed_at >= self._retry_seconds
+            if self._error is None or retry:
+                self.attempts += 1
+                try:
+                    self._detail = self._check()
+                    self._error = None
+                    return self._detail
+                except Exception as exc:
+                    self._error = exc
+                    self._failed_at = time.monotonic()
+            raise self._error
+
+
+def check_qdrant_reachable(client: Any) -> str:
+    """Qdrant answers a list of collections."""
+    collections = client.get_collections().collections
+    return f"reachable, {len(collections)} collection(s)"
+
+
+def vector_sizes(vectors_config: Any) -> dict[str, int]:
+    """Dense vector sizes of a collection's ``params.vectors`` (unnamed vector is ``""``)."""
+    if vectors_config is None:
+        return {}
+    if isinstance(vectors_config, Mapping):
+        return {str(name): int(params.size) for name, params in vectors_config.items()}
+    return {"": int(vectors_config.size)}
+
+
+def check_collection(
+    client: Any,
+    collection: str,
+    dimension: Callable[[], int | None] | int | None = None,
+    required: bool = False,
+) -> str:
+    """The collection exists (or may still be created) and its vectors have ``dimension``.
+
+    Args:
+        client: a ``qdrant_client.QdrantClient``.
+        collection: the collection name.
+        dimension: the embedding model's vector size, or a callable returning it.
+        required: fail when the collection does not exist (otherwise it is created on ingest).
+    """
+    if not client.collection_exists(collection):
+        if required:
+            raise LookupError(f"collection {collection!r} does not exist; ingest documents first")
+        return f"collection {collection!r} absent: created on first ingest"
+    info = client.get_collection(collection)
+    sizes = vector_sizes(info.config.params.vectors)
+    expected = dimension() if callable(dimension) else dimension
+    if expected is not None and sizes and expected not in sizes.values():
+        raise ValueError(
+            f"collection {collection!r} stores vectors of size {sorted(set(sizes.values()))} but "
+            f"the embedding model makes {expected}: use the model the collection was built with, "
+            "or a new collection name"
+        )
+    return f"collection {collection!r}: {info.points_count or 0} points, vector sizes {sizes}"
+
+
+def check_directory_writable(path: Path | str) -> str:
+    """``path`` exists (or can be created 0700), is not writable by others, and takes a file."""
+    directory = Path(path)
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    mode = directory.stat().st_mode
+    if mode & (stat.S_IWGRP | stat.S_IWOTH):
+        raise PermissionError(
+            f"{directory} is writable by other users (mode {oct(mode & 0o777)}): chmod 700 it"
+        )
+    with tempfile.NamedTemporaryFile(dir=directory, prefix=".health-", delete=True) as handle:
+        handle.write(b"ok")
+        handle.flush()
+        os.fsync(handle.fileno())
+    return f"{directory} writable"
+
+
+def check_model_loads(model: Any) -> str:
+    """Load ``model`` through its ``warm_up()`` (a no-op once loaded)."""
+    warm_up = getattr(model, "warm_up", None)
+    if callable(warm_up):
+        warm_up()
+    return f"{type(model).__name__} loaded"
+
+
+class HealthMonitor:
+    """Liveness and readiness probes made of named checks.
+
+    Liveness says the process works (cheap, never touches dependencies); readiness says it
+    can serve: Qdrant reachable, collection settings right, cache writable, models loadable.
+
+    Args:
+        liveness: name -> check for the liveness probe.
+        readiness: name -> check for the readiness probe.
+
+    Example:
+        >>> monitor = HealthMonitor(readiness={"cache": lambda: "ok"})
+        >>> monitor.ready().ok
+        True
+    """
+
+    def __init__(
+        self,
+        liveness: Mapping[str, Check] | None = None,
+        readiness: Mapping[str, Check] | None = None,
+    ) -> None:
+        self.liveness: dict[str, Check] = dict(liveness or {"process": lambda: "alive"})
+        self.readiness: dict[str, Check] = dict(readiness or {})
+
+    def live(self) -> HealthReport:
+        return HealthReport(tuple(run_check(n, c) for n, c in self.liveness.items()))
+
+    def ready(self) -> HealthReport:
+        return HealthReport(tuple(run_check(n, c) for n, c in self.readiness.items()))
+
+    @classmethod
+    def for_pipeline(cls, pipeline: Any, retry_seconds: float = 60.0) -> HealthMonitor:
+        """Checks of a ``RagPipeline``: Qdrant, collection, cache directory, models.
+
+        Models are loaded by the first readiness probe and never again.
+        """
+        config = pipeline.config
+        models: dict[str, Any] = {}
+
+        def components() -> Any:
+            return pipeline.components
+
+        def embed_model() -> Any:
+            return components().embed_model
+
+        def vector_client() -> Any:
+            parts = components()
+            client = getattr(parts, "client", None) or getattr(parts.vector_store, "client", None)
+            if client is None:
+                raise RuntimeError(f"{type(parts.vector_store).__name__} exposes no Qdrant client")
+            return client
+
+        def load_models() -> str:
+            loaded = [check_model_loads(embed_model())]
+            for post in getattr(components(), "postprocessors", None) or []:
+                if callable(getattr(post, "warm_up", None)):
+                    loaded.append(check_model_loads(post))
+            models["dimension"] = getattr(embed_model(), "dimension", None)
+            return "; ".join(loaded)
+
+        model_check = OnceCheck(load_models, retry_seconds=retry_seconds)
+
+        def collection() -> str:
+            return check_collection(
+                vector_client(), config.collection, lambda: models.get("dimension")
+            )
+
+        readiness: dict[str, Check] = {
+            "qdrant": lambda: check_qdrant_reachable(vector_client()),
+            "models": model_check,
+            "collection": collection,
+        }
+        if getattr(config, "cache", False):
+            readiness["cache_dir"] = lambda: check_directory_writable(config.cache_dir)
+        readiness["data_dir"] = lambda: check_directory_writable(config.data_dir)
+        return cls(readiness=readiness)

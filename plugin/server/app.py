@@ -1,0 +1,317 @@
+"""The ragdrop HTTP API: questions, background ingestion, deletion, health and metrics."""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from contextlib import asynccontextmanager
+from dataclasses import asdict
+from typing import Any
+
+from fastapi import Depends, FastAPI, HTTPException, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from llama_index.core import Document
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.process_collector import ProcessCollector
+from ragdrop.observability.health import HealthMonitor
+from ragdrop.observability.metrics import RagdropMetrics
+from ragdrop.pipeline.config import PipelineConfig
+from ragdrop.pipeline.rag import RagPipeline
+from ragdrop.server.concurrency import ReadWriteLock
+from ragdrop.server.jobs import JOB_ID, IngestWorker, JobJournal, document_id_for
+from ragdrop.server.schemas import DocumentsRequest, JobOut, QueryRequest
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024
+DEFAULT_MAX_TOP_K = 50
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+class BodyTooLarge(Exception):
+    """The request body exceeded the configured limit."""
+
+
+class LimitsAndMetricsMiddleware:
+    """Refuse bodies over ``max_body_bytes`` (413) and time every request by route template."""
+
+    def __init__(self, app: ASGIApp, max_body_bytes: int, metrics: RagdropMetrics) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = {"code": 500}
+        limit = self.max_body_bytes
+        headers = dict(scope.get("headers") or [])
+        declared = headers.get(b"content-length")
+        received = 0
+
+        async def counting_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise BodyTooLarge
+            return message
+
+        async def recording_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = int(message["status"])
+            await send(message)
+
+        try:
+            if declared is not None and declared.isdigit() and int(declared) > limit:
+                raise BodyTooLarge
+            await self.app(scope, counting_receive, recording_send)
+        except BodyTooLarge:
+            response = JSONResponse(
+                {"detail": f"request body exceeds the limit of {limit} bytes"}, status_code=413
+            )
+            await response(scope, receive, recording_send)
+        finally:
+            route = scope.get("route")
+            endpoint = getattr(route, "path", None) or "unmatched"
+            self.metrics.observe_request(
+                endpoint, scope.get("method", ""), status["code"], time.perf_counter() - start
+            )
+
+
+def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
+    # Never echo "input": it can hold document text or a token.
+    return [
+        {"loc": list(err.get("loc", ())), "msg": err.get("msg", ""), "type": err.get("type", "")}
+        for err in exc.errors()
+    ]
+
+
+def check_workers(config: PipelineConfig, workers: int) -> None:
+    """Refuse several worker processes on an on-disk local Qdrant, saying why."""
+    if workers < 1:
+        raise ValueError(f"workers must be >= 1, got {workers!r}")
+    if workers > 1 and not config.qdrant_url:
+        raise ValueError(
+            f"workers={workers} needs a Qdrant server: the embedded Qdrant at "
+            f"{config.qdrant_path} locks its folder to one process, so a second worker could "
+            "not open it. Run with --workers 1, or start Qdrant (docker run -p 6333:6333 "
+            "qdrant/qdrant) and pass --qdrant-url http://localhost:6333."
+        )
+
+
+def create_app(
+    pipeline_or_config: RagPipeline | PipelineConfig,
+    api_key: str | None = None,
+    *,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    max_top_k: int = DEFAULT_MAX_TOP_K,
+    metrics: RagdropMetrics | None = None,
+    health_retry_seconds: float = 60.0,
+) -> FastAPI:
+    """A FastAPI app serving ``pipeline_or_config``.
+
+    Args:
+        pipeline_or_config: a `RagPipeline` (the app does not close it) or a `PipelineConfig`
+            (the app builds the pipeline and closes it on shutdown).
+        api_key: when set, every endpoint except ``/health/live`` requires
+            ``Authorization: Bearer <api_key>``.
+        max_body_bytes: larger request bodies are refused with 413.
+        max_top_k: the largest ``top_k`` a question may ask for.
+        metrics: where to record metrics; default a fresh registry served at ``/metrics``.
+        health_retry_seconds: after a failed model load, readiness retries at most this often.
+
+    Example:
+        >>> app = create_app(PipelineConfig(data_dir=Path("/tmp/rag")), api_key="s3cret")
+        >>> uvicorn.run(app, host="127.0.0.1", port=8000)
+    """
+    if isinstance(pipeline_or_config, PipelineConfig):
+        pipeline, owned = RagPipeline(pipeline_or_config), True
+    elif isinstance(pipeline_or_config, RagPipeline):
+        pipeline, owned = pipeline_or_config, False
+    else:
+        raise TypeError(
+            "pipeline_or_config must be a RagPipeline or a PipelineConfig, got "
+            f"{type(pipeline_or_config).__name__}"
+        )
+    if api_key is not None and (not isinstance(api_key, str) or not api_key.strip()):
+        raise ValueError("api_key must be a non-empty string or None")
+    if max_body_bytes < 1024:
+        raise ValueError(f"max_body_bytes must be >= 1024, got {max_body_bytes!r}")
+    if not 1 <= max_top_k <= 1000:
+        raise ValueError(f"max_top_k must be from 1 to 1000, got {max_top_k!r}")
+    if metrics is None:
+        registry = CollectorRegistry()
+        ProcessCollector(registry=registry)
+        metrics = RagdropMetrics(registry=registry)
+
+    config = pipeline.config
+    lock = ReadWriteLock()
+    journal = JobJournal(config.data_dir / "jobs")
+    monitor = HealthMonitor.for_pipeline(pipeline, retry_seconds=health_retry_seconds)
+
+    def ingest_batch(batch: list[dict[str, Any]]) -> dict[str, Any]:
+        documents = [Document(id_=d["id"], text=d["text"], metadata=d["metadata"]) for d in batch]
+        with lock.write():
+            report = pipeline.ingest(documents)
+        return {k: v for k, v in asdict(report).items() if k != "documents"}
+
+    worker = IngestWorker(
+        journal,
+        ingest_batch,
+        batch_size=config.ingest_batch_size,
+        on_finish=lambda state: metrics.jobs.labels(state=state).inc(),
+    )
+    monitor.liveness["ingest_worker"] = lambda: _worker_alive(worker)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        metrics.attach()
+        worker.start()
+        try:
+            yield
+        finally:
+            worker.stop(timeout=30)
+            metrics.detach()
+            if owned:
+                pipeline.close()
+
+    bearer = HTTPBearer(auto_error=False)
+
+    def require_key(
+        credentials: HTTPAuthorizationCredentials | None = Depends(bearer),
+    ) -> None:
+        if api_key is None:
+            return
+        given = credentials.credentials if credentials is not None else ""
+        if not secrets.compare_digest(given.encode(), api_key.encode()):
+            raise HTTPException(
+                status_code=401,
+                detail="missing or invalid bearer token",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+
+    app = FastAPI(
+        title="ragdrop",
+        version="0.1.0",
+        lifespan=lifespan,
+        docs_url=None if api_key else "/docs",
+        redoc_url=None,
+        openapi_url=None if api_key else "/openapi.json",
+    )
+    app.state.pipeline = pipeline
+    app.state.metrics = metrics
+    app.state.journal = journal
+    app.state.worker = worker
+    app.state.monitor = monitor
+    app.add_middleware(LimitsAndMetricsMiddleware, max_body_bytes=max_body_bytes, metrics=metrics)
+    protected = [Depends(require_key)]
+
+    @app.exception_handler(RequestValidationError)
+    async def on_invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = _validation_errors(exc)
+        if any(e["type"] == "json_invalid" for e in errors):
+            return JSONResponse({"detail": "request body is not valid JSON"}, status_code=400)
+        return JSONResponse({"detail": errors}, status_code=422)
+
+    @app.post("/query", dependencies=protected)
+    def query(body: QueryRequest) -> dict[str, Any]:
+        if body.top_k is not None and body.top_k > max_top_k:
+            raise HTTPException(
+                422, detail=f"top_k must be from 1 to {max_top_k}, got {body.top_k}"
+            )
+        filters = body.filters.to_llama_index() if body.filters else None
+        try:
+            with lock.read():
+                answer = pipeline.query(body.question, top_k=body.top_k, filters=filters)
+        except ValueError as exc:
+            raise HTTPException(422, detail=str(exc)) from None
+        except Exception as exc:
+            metrics.record_error("server", exc)
+            logger.warning("query failed: %s", type(exc).__name__)
+            raise HTTPException(500, detail=f"query failed: {type(exc).__name__}") from None
+        return answer.to_dict()
+
+    @app.post("/documents", status_code=202, dependencies=protected)
+    def add_documents(body: DocumentsRequest) -> dict[str, Any]:
+        documents = [
+            {"id": d.id or document_id_for(d.text), "text": d.text, "metadata": d.metadata}
+            for d in body.documents
+        ]
+        ids = [str(d["id"]) for d in documents]
+        if len(set(ids)) != len(ids):
+            repeated = sorted({i for i in ids if ids.count(i) > 1})[:5]
+            raise HTTPException(
+                422, detail=f"documents without an id have the same text (ids {repeated})"
+            )
+        state, queued = journal.submit(documents)
+        if queued:
+            worker.enqueue(state["job_id"])
+        logger.info("ingestion job %s: %d documents (new=%s)", state["job_id"], len(ids), queued)
+        return {**JobOut(**state).model_dump(), "queued": queued}
+
+    @app.get("/jobs/{job_id}", dependencies=protected)
+    def get_job(job_id: str) -> JobOut:
+        if not JOB_ID.match(job_id):
+            raise HTTPException(422, detail="job_id must be 32 lowercase hex characters")
+        state = journal.get(job_id)
+        if state is None:
+            raise HTTPException(404, detail=f"no job {job_id}")
+        return JobOut(**state)
+
+    @app.delete("/documents/{ref_doc_id:path}", dependencies=protected)
+    def delete_document(ref_doc_id: str) -> dict[str, Any]:
+        if not ref_doc_id or len(ref_doc_id) > 256:
+            raise HTTPException(422, detail="ref_doc_id must have 1 to 256 characters")
+        with lock.write():
+            pipeline.delete_document(ref_doc_id)
+        return {"deleted": ref_doc_id}
+
+    @app.get("/health/live")
+    def live() -> JSONResponse:
+        report = monitor.live()
+        return JSONResponse(report.to_dict(), status_code=200 if report.ok else 503)
+
+    @app.get("/health/ready", dependencies=protected)
+    def ready() -> JSONResponse:
+        with lock.read():
+            report = monitor.ready()
+        return JSONResponse(report.to_dict(), status_code=200 if report.ok else 503)
+
+    @app.get("/metrics", dependencies=protected)
+    def metrics_endpoint() -> Response:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    return app
+
+
+def _worker_alive(worker: IngestWorker) -> str:
+    if not worker.alive:
+        raise RuntimeError("the ingestion thread is not running")
+    return "running"
+
+
+def create_app_from_env() -> FastAPI:
+    """App factory for ``uvicorn --factory`` and multi-worker serving: settings from RAGDROP_*."""
+    from ragdrop.cli.settings import config_from_sources
+
+    config = config_from_sources(env=os.environ)
+    return create_app(
+        config,
+        api_key=os.environ.get("RAGDROP_API_KEY") or None,
+        max_body_bytes=int(os.environ.get("RAGDROP_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES)),
+        max_top_k=int(os.environ.get("RAGDROP_MAX_TOP_K", DEFAULT_MAX_TOP_K)),
+    )

@@ -1,0 +1,255 @@
+"""Background ingestion jobs persisted as a JSON journal, so a killed server finishes them.
+
+Each job is two files under ``directory``: ``<id>.json`` (state) and ``<id>.docs.json`` (the
+documents, removed when the job is done). Files are replaced atomically, so a kill leaves either
+the old or the new state. Re-running a job is safe because the pipeline skips documents whose
+content hash is already recorded, and records a document only after its points are written.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import logging
+import os
+import queue
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+JOB_ID = re.compile(r"^[0-9a-f]{32}$")
+PENDING = ("queued", "running")
+
+
+def job_id_for(documents: Sequence[dict[str, Any]]) -> str:
+    """Content hash of a job's documents: the same documents give the same job."""
+    canonical = json.dumps(
+        list(documents), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    )
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:32]
+
+
+def document_id_for(text: str) -> str:
+    """Id of a document posted without one: a hash of its text."""
+    return "doc-" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:24]
+
+
+def _write_json_atomic(path: Path, value: Any) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        json.dump(value, handle, ensure_ascii=False)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+class JobJournal:
+    """Job states and payloads on disk (JSON only; nothing is unpickled).
+
+    Args:
+        directory: where job files live; created 0700.
+    """
+
+    def __init__(self, directory: Path | str) -> None:
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._lock = threading.Lock()
+
+    def _state_path(self, job_id: str) -> Path:
+        if not JOB_ID.match(job_id):
+            raise ValueError(f"job_id must be 32 lowercase hex characters, got {job_id!r}")
+        return self.directory / f"{job_id}.json"
+
+    def _docs_path(self, job_id: str) -> Path:
+        return self._state_path(job_id).with_suffix(".docs.json")
+
+    def get(self, job_id: str) -> dict[str, Any] | None:
+        """The job's state, or None if unknown."""
+        try:
+            return dict(json.loads(self._state_path(job_id).read_text(encoding="utf-8")))
+        except FileNotFoundError:
+            return None
+
+    def submit(self, documents: Sequence[dict[str, Any]]) -> tuple[dict[str, Any], bool]:
+        """Record a job for ``documents``; returns ``(state, queued_now)``.
+
+        A job with the same documents that is still queued or running is returned as is.
+        """
+        job_id = job_id_for(documents)
+        with self._lock:
+            state = self.get(job_id)
+            if state is not None and state["status"] in PENDING:
+                return state, False
+            now = time.time()
+            _write_json_atomic(self._docs_path(job_id), list(documents))
+            state = {
+                "job_id": job_id,
+                "status": "queued",
+                "documents": len(documents),
+                "processed": 0,
+                "report": {},
+                "error": None,
+                "attempts": (state or {}).get("attempts", 0),
+                "created_at": (state or {}).get("created_at", now),
+                "updated_at": now,
+            }
+            _write_json_atomic(self._state_path(job_id), state)
+            return state, True
+
+    def update(self, job_id: str, **fields: Any) -> dict[str, Any]:
+        """Merge ``fields`` into the job's state and write it atomically."""
+        with self._lock:
+            state = self.get(job_id)
+            if state is None:
+                raise KeyError(f"unknown job {job_id!r}")
+            state.update(fields, updated_at=time.time())
+            _write_json_atomic(self._state_path(job_id), state)
+            return state
+
+    def documents(self, job_id: str) -> list[dict[str, Any]]:
+        """The documents of a job that is not done yet."""
+        return list(json.loads(self._docs_path(job_id).read_text(encoding="utf-8")))
+
+    def drop_documents(self, job_id: str) -> None:
+        """Forget a finished job's document text."""
+        self._docs_path(job_id).unlink(missing_ok=True)
+
+    def pending(self) -> list[str]:
+        """Ids of jobs queued or running (e.g. interrupted by a kill), oldest first."""
+        states = []
+        for path in self.directory.glob("*.json"):
+            if path.name.endswith(".docs.json") or not JOB_ID.match(path.stem):
+                continue
+            state = self.get(path.stem)
+            if state is not None and state["status"] in PENDING:
+                states.append(state)
+        return [s["job_id"] for s in sorted(states, key=lambda s: s["created_at"])]
+
+    @contextmanager
+    def claim(self, job_id: str) -> Iterator[bool]:
+        """Exclusive claim on a job across processes (a flock the kernel drops on a kill)."""
+        fd = os.open(self.directory / f"{job_id}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False
+                return
+            try:
+                yield True
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
+
+
+Ingest = Callable[[list[dict[str, Any]]], dict[str, Any]]
+
+
+class IngestWorker:
+    """One thread that runs queued jobs in order, batch by batch, recording progress.
+
+    Args:
+        journal: the job journal.
+        ingest: ingests one batch of document dicts and returns the report as a dict.
+        batch_size: documents per ``ingest`` call (progress is recorded between batches).
+        on_finish: called with the final state ``"done"``/``"failed"`` (metrics).
+    """
+
+    def __init__(
+        self,
+        journal: JobJournal,
+        ingest: Ingest,
+        batch_size: int = 64,
+        on_finish: Callable[[str], None] | None = None,
+    ) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size!r}")
+        self.journal = journal
+        self._ingest = ingest
+        self._batch_size = batch_size
+        self._on_finish = on_finish
+        self._queue: queue.Queue[str | None] = queue.Queue()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Start the thread and re-queue the jobs a previous process left unfinished."""
+        if self._thread is not None:
+            return
+        self._thread = threading.Thread(target=self._loop, name="ragdrop-ingest", daemon=True)
+        self._thread.start()
+        for job_id in self.journal.pending():
+            logger.info("resuming ingestion job %s", job_id)
+            self._queue.put(job_id)
+
+    def stop(self, timeout: float | None = None) -> None:
+        """Finish the job in progress, then stop (queued jobs stay in the journal)."""
+        if self._thread is None:
+            return
+        self._queue.put(None)
+        self._thread.join(timeout)
+        self._thread = None
+
+    @property
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def enqueue(self, job_id: str) -> None:
+        self._queue.put(job_id)
+
+    def _loop(self) -> None:
+        while True:
+            job_id = self._queue.get()
+            if job_id is None:
+                return
+            try:
+                self.run_job(job_id)
+            except Exception:  # keep the worker alive; the job records its failure
+                logger.exception("ingestion job %s crashed the worker loop", job_id)
+
+    def run_job(self, job_id: str) -> None:
+        """Run one job to completion unless another process holds it or it is finished."""
+        with self.journal.claim(job_id) as claimed:
+            state = self.journal.get(job_id)
+            if not claimed or state is None or state["status"] not in PENDING:
+                return
+            state = self.journal.update(
+                job_id, status="running", attempts=state["attempts"] + 1, error=None
+            )
+            totals: dict[str, Any] = {}
+            processed = 0
+            try:
+                documents = self.journal.documents(job_id)
+                for start in range(0, len(documents), self._batch_size):
+                    batch = documents[start : start + self._batch_size]
+                    report = self._ingest(batch)
+                    for key, value in report.items():
+                        if isinstance(value, int | float) and not isinstance(value, bool):
+                            totals[key] = totals.get(key, 0) + value
+                    processed += len(batch)
+                    self.journal.update(job_id, processed=processed, report=totals)
+            except Exception as exc:
+                # Only the type: exception messages can quote document text.
+                logger.warning("ingestion job %s failed: %s", job_id, type(exc).__name__)
+                self.journal.update(job_id, status="failed", error=type(exc).__name__)
+                if self._on_finish:
+                    self._on_finish("failed")
+                return
+            self.journal.update(job_id, status="done", processed=processed, report=totals)
+            self.journal.drop_documents(job_id)
+            logger.info("ingestion job %s done: %d documents", job_id, processed)
+            if self._on_finish:
+                self._on_finish("done")
