@@ -1,0 +1,320 @@
+"""Cross-encoder reranking as a LlamaIndex node postprocessor: fast, cached, side-effect free."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import threading
+from typing import Any
+
+from llama_index.core.callbacks import CBEventType, EventPayload
+from llama_index.core.postprocessor.types import BaseNodePostprocessor
+from llama_index.core.schema import MetadataMode, NodeWithScore, QueryBundle
+from pydantic import Field, PrivateAttr, field_validator
+from ragdrop.embeddings.sentence_transformer import ModelNotAvailableError, resolve_model_path
+from ragdrop.observability.stages import stage
+from ragdrop.postprocessors.cross_encoder_model import (
+    BACKENDS,
+    Backend,
+    CrossEncoderRunner,
+    model_fingerprint,
+    trained_max_length,
+)
+from ragdrop.postprocessors.scoring import content_hash, rank_indices, sigmoid, unique_positions
+
+DEFAULT_RERANK_MODEL = "cross-encoder/ms-marco-MiniLM-L-6-v2"
+# The hub renamed the repo; either name may be in a local cache.
+_DEFAULT_ALIASES = (DEFAULT_RERANK_MODEL, "cross-encoder/ms-marco-MiniLM-L6-v2")
+RERANK_MODEL_ENV = "RAGDROP_RERANK_MODEL"
+RERANK_METADATA_KEY = "rerank"
+# Per-query score provenance written by ragdrop's stages: never text for the model, or a
+# passage's score (and cache key) would change with its retrieval rank.
+_SCORE_METADATA_KEYS = ("fusion", RERANK_METADATA_KEY)
+_CACHE_NAMESPACE = "rerank"
+# Bump when the scoring changes in a way the other key fields do not capture.
+_CACHE_VERSION = 1
+_DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+
+
+def find_cross_encoder(configured: str | None = None) -> str | None:
+    """A local cross-encoder to rerank with, or None when there is none.
+
+    Order: ``configured`` (a directory or cached hub id; raises ModelNotAvailableError with
+    the fix if it is not available offline), then the ``RAGDROP_RERANK_MODEL`` environment
+    variable (same), then ``cross-encoder/ms-marco-MiniLM-L-6-v2`` if it is in the local
+    Hugging Face cache.
+
+    Example:
+        >>> find_cross_encoder(None) is None or isinstance(find_cross_encoder(None), str)
+        True
+    """
+    chosen = configured or os.environ.get(RERANK_MODEL_ENV) or None
+    if chosen:
+        return _resolve(chosen)
+    for name in _DEFAULT_ALIASES:
+        try:
+            return resolve_model_path(name)
+        except ModelNotAvailableError:
+            continue
+    return None
+
+
+def _resolve(model: str) -> str:
+    try:
+        return resolve_model_path(model)
+    except ModelNotAvailableError as exc:
+        raise ModelNotAvailableError(
+            f"Cross-encoder {model!r} is not available offline: it is neither a local "
+            "directory nor in the Hugging Face cache. Download it where there is network "
+            "access (e.g. `hf download cross-encoder/ms-marco-MiniLM-L-6-v2 --local-dir "
+            "/models/ms-marco-MiniLM-L-6-v2`) and pass the directory: "
+            "CrossEncoderReranker(model='/models/ms-marco-MiniLM-L-6-v2'), "
+            f"`--rerank-model /models/ms-marco-MiniLM-L-6-v2` or {RERANK_MODEL_ENV}."
+        ) from exc
+
+
+class CrossEncoderReranker(BaseNodePostprocessor):
+    """Rerank retrieved nodes with a cross-encoder; drop-in for ``SentenceTransformerRerank``.
+
+    Returns new nodes (the input is never modified) ordered by the cross-encoder's score,
+    a plain ``float``. Each carries ``metadata["rerank"] = {"score", "retrieval_score"}``
+    (hidden from embedding and LLM text); other metadata such as ``"fusion"`` is kept.
+    The model loads on first use; identical passages are scored once; with ``cache_dir``
+    scores persist per (model, max_length, backend, query, passage), so a repeated
+    question does not run the model at all.
+
+    Args:
+        model: local directory or cached hub id of a one-output cross-encoder.
+        top_n: nodes returned (None: all).
+        score_threshold: drop nodes scoring below this (after ``normalize``).
+        normalize: map logits to (0, 1) with a sigmoid; off returns raw logits.
+        max_length: tokens per (query, passage) pair; None: what the model was set up
+            for (its configs, at most 512). The query is kept whole; passages are cut.
+        batch_size: pairs per forward pass.
+        device: ``auto``, ``cpu``, ``cuda``, ``cuda:N`` or ``mps``.
+        backend: ``torch``, ``onnx`` or ``openvino`` (the latter need
+            ``sentence-transformers[onnx]`` / ``[openvino]``).
+        quantize: int8 dynamic quantisation of the Linear layers (torch, CPU).
+        metadata_mode: which metadata the cross-encoder reads with the text.
+        cache_dir: directory of the persistent score cache (None: no cache).
+
+    Example:
+        >>> reranker = CrossEncoderReranker(model="/models/ms-marco-MiniLM-L-6-v2", top_n=3)
+        >>> best = reranker.postprocess_nodes(nodes, query_str="what is BM25?")  # doctest: +SKIP
+    """
+
+    model: str = Field(default=DEFAULT_RERANK_MODEL, description="Cross-encoder path or hub id.")
+    top_n: int | None = Field(default=5, ge=1, description="Nodes returned; None = all.")
+    score_threshold: float | None = Field(
+        default=None, description="Minimum score kept (after normalize); None = keep all."
+    )
+    normalize: bool = Field(default=False, description="Sigmoid the logits into (0, 1).")
+    max_length: int | None = Field(
+        default=None, ge=8, le=8192, description="Tokens per pair; None = the model's own."
+    )
+    batch_size: int = Field(default=16, gt=0, le=4096, description="Pairs per forward pass.")
+    device: str = Field(default="auto", description="auto, cpu, cuda, cuda:N or mps.")
+    backend: Backend = Field(default="torch", description=f"One of {list(BACKENDS)}.")
+    quantize: bool = Field(default=False, description="int8 dynamic quantisation (torch, CPU).")
+    metadata_mode: MetadataMode = Field(
+        default=MetadataMode.EMBED, description="Metadata the cross-encoder reads with the text."
+    )
+    cache_dir: str | None = Field(default=None, description="Score cache directory; None = off.")
+    cache_size_limit: int = Field(default=2**28, gt=0, description="Score cache bytes on disk.")
+
+    _runner: CrossEncoderRunner | None = PrivateAttr(default=None)
+    _cache: Any = PrivateAttr(default=None)
+    _model_key: str | None = PrivateAttr(default=None)
+    _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+
+    @field_validator("device")
+    @classmethod
+    def _check_device(cls, value: str) -> str:
+        if not _DEVICE_RE.match(value):
+            raise ValueError(
+                f"device={value!r} is not allowed; use 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'"
+            )
+        return value
+
+    @field_validator("model")
+    @classmethod
+    def _check_model(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("model must be a non-empty path or hub id, got ''")
+        return value
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "RagdropCrossEncoderReranker"
+
+    # -- lazy state --------------------------------------------------------------------------
+
+    def _get_runner(self) -> CrossEncoderRunner:
+        """Resolve the model files (no weights loaded yet) and fix max_length, once."""
+        if self._runner is None:
+            with self._lock:
+                if self._runner is None:
+                    path = _resolve(self.model)
+                    length = self.max_length or trained_max_length(path)
+                    self._model_key = model_fingerprint(path)
+                    self._runner = CrossEncoderRunner(
+                        path,
+                        max_length=length,
+                        device=self.device,
+                        backend=self.backend,
+                        quantize=self.quantize,
+                        batch_size=self.batch_size,
+                    )
+        return self._runner
+
+    def _get_cache(self) -> Any:
+        if self.cache_dir is not None and self._cache is None:
+            with self._lock:
+                if self._cache is None:
+                    from ragdrop.cache.safe_cache import SafeCache
+
+                    self._cache = SafeCache(
+                        self.cache_dir, namespace=_CACHE_NAMESPACE, size_limit=self.cache_size_limit
+                    )
+        return self._cache
+
+    def warm_up(self) -> None:
+        """Load the model now instead of on the first query."""
+        self._get_runner().load()
+
+    @property
+    def model_loaded(self) -> bool:
+        """Whether the weights are in memory (False until a pair had to be scored)."""
+        return self._runner is not None and self._runner.loaded
+
+    @property
+    def pairs_scored(self) -> int:
+        """(query, passage) pairs this instance ran through the model (not cache hits)."""
+        return 0 if self._runner is None else self._runner.pairs_scored
+
+    @property
+    def resolved_max_length(self) -> int:
+        """Tokens per pair actually used (reads the model's configs, loads no weights)."""
+        return self._get_runner().max_length
+
+    # -- scoring -----------------------------------------------------------------------------
+
+    def _pair_key(self, query: str, passage_hash: str) -> str:
+        from ragdrop.cache.safe_cache import cache_key
+
+        runner = self._get_runner()
+        return cache_key(
+            "rerank",
+            version=_CACHE_VERSION,
+            model=self._model_key,
+            max_length=runner.max_length,
+            backend=runner.backend,
+            quantize=runner.quantize,
+            query=query,
+            passage=passage_hash,
+        )
+
+    def _score_distinct(self, query: str, passages: list[str], hashes: list[str]) -> list[float]:
+        """Raw logits of distinct passages, from the cache where possible."""
+        runner = self._get_runner()
+        cache = self._get_cache()
+        scores: list[float | None] = [None] * len(passages)
+        keys: list[str] = []
+        if cache is not None:
+            keys = [self._pair_key(query, h) for h in hashes]
+            for i, key in enumerate(keys):
+                value = cache.get_json(key)
+                if isinstance(value, int | float) and not isinstance(value, bool):
+                    scores[i] = float(value)
+        missing = [i for i, s in enumerate(scores) if s is None]
+        if missing:
+            fresh = runner.score(query, [passages[i] for i in missing])
+            for i, value in zip(missing, fresh, strict=True):
+                scores[i] = value
+                if cache is not None:
+                    cache.set_json(keys[i], value)
+        return [float(s) for s in scores if s is not None]
+
+    def _postprocess_nodes(
+        self, nodes: list[NodeWithScore], query_bundle: QueryBundle | None = None
+    ) -> list[NodeWithScore]:
+        if query_bundle is None or not query_bundle.query_str.strip():
+            raise ValueError(
+                "CrossEncoderReranker needs the question: call postprocess_nodes(nodes, "
+                "query_str='...') or pass query_bundle=QueryBundle('...'); got "
+                f"query_bundle={query_bundle!r}"
+            )
+        if not nodes:
+            return []
+        query = query_bundle.query_str
+        with (
+            stage("rerank"),
+            self.callback_manager.event(
+                CBEventType.RERANKING,
+                payload={
+                    EventPayload.NODES: nodes,
+                    EventPayload.MODEL_NAME: self.model,
+                    EventPayload.QUERY_STR: query,
+                    EventPayload.TOP_K: self.top_n,
+                },
+            ) as event,
+        ):
+            texts = [_passage_text(n, self.metadata_mode) for n in nodes]
+            hashes = [content_hash(t) for t in texts]
+            firsts, slot = unique_positions(hashes)
+            distinct = self._score_distinct(
+                query, [texts[i] for i in firsts], [hashes[i] for i in firsts]
+            )
+            logits = [distinct[j] for j in slot]
+            scores = [sigmoid(x) for x in logits] if self.normalize else logits
+            order = rank_indices(scores, self.top_n, self.score_threshold)
+            result = [_with_rerank_score(nodes[i], scores[i]) for i in order]
+            event.on_end(payload={EventPayload.NODES: result})
+        return result
+
+    async def _apostprocess_nodes(
+        self, nodes: list[NodeWithScore], query_bundle: QueryBundle | None = None
+    ) -> list[NodeWithScore]:
+        # The model, the tokenizer and the SQLite cache all block: run the one shared
+        # implementation in a worker thread (contextvars, hence stage timings, carry over).
+        return await asyncio.to_thread(self._postprocess_nodes, nodes, query_bundle)
+
+
+def _passage_text(item: NodeWithScore, mode: MetadataMode) -> str:
+    """What the cross-encoder reads: text and ``mode`` metadata, minus score provenance."""
+    node = item.node
+    if mode == MetadataMode.NONE or not any(k in node.metadata for k in _SCORE_METADATA_KEYS):
+        return node.get_content(metadata_mode=mode)
+    kept = {k: v for k, v in node.metadata.items() if k not in _SCORE_METADATA_KEYS}
+    return node.model_copy(update={"metadata": kept}).get_content(metadata_mode=mode)
+
+
+def _with_rerank_score(item: NodeWithScore, score: float) -> NodeWithScore:
+    """A copy of ``item`` scored ``score`` with the retrieval score kept in its metadata."""
+    node = item.node
+    retrieval = None if item.score is None else float(item.score)
+    metadata = {
+        **node.metadata,
+        RERANK_METADATA_KEY: {"score": float(score), "retrieval_score": retrieval},
+    }
+
+    def hidden(keys: list[str]) -> list[str]:
+        return keys if RERANK_METADATA_KEY in keys else [*keys, RERANK_METADATA_KEY]
+
+    copy = node.model_copy(
+        update={
+            "metadata": metadata,
+            "excluded_embed_metadata_keys": hidden(list(node.excluded_embed_metadata_keys)),
+            "excluded_llm_metadata_keys": hidden(list(node.excluded_llm_metadata_keys)),
+        }
+    )
+    return NodeWithScore(node=copy, score=float(score))
+
+
+__all__ = [
+    "DEFAULT_RERANK_MODEL",
+    "RERANK_MODEL_ENV",
+    "CrossEncoderReranker",
+    "find_cross_encoder",
+]
