@@ -38,17 +38,32 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
-class BodyTooLarge(Exception):
-    """The request body exceeded the configured limit."""
-
-
 class LimitsAndMetricsMiddleware:
-    """Refuse bodies over ``max_body_bytes`` (413) and time every request by route template."""
+    """Refuse bodies over ``max_body_bytes`` (413) and time every request by route template.
+
+    The body is read here, before the app, because FastAPI turns any error raised while it
+    reads the body into a generic 400; chunked bodies without a Content-Length are counted too.
+    """
 
     def __init__(self, app: ASGIApp, max_body_bytes: int, metrics: RagdropMetrics) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.metrics = metrics
+
+    async def _read_body(self, receive: Receive) -> list[Message] | None:
+        """The request's body messages, or None when they exceed the limit."""
+        messages: list[Message] = []
+        received = 0
+        while True:
+            message = await receive()
+            messages.append(message)
+            if message["type"] != "http.request":
+                return messages
+            received += len(message.get("body", b""))
+            if received > self.max_body_bytes:
+                return None
+            if not message.get("more_body", False):
+                return messages
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -56,19 +71,6 @@ class LimitsAndMetricsMiddleware:
             return
         start = time.perf_counter()
         status = {"code": 500}
-        limit = self.max_body_bytes
-        headers = dict(scope.get("headers") or [])
-        declared = headers.get(b"content-length")
-        received = 0
-
-        async def counting_receive() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > limit:
-                    raise BodyTooLarge
-            return message
 
         async def recording_send(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -76,14 +78,22 @@ class LimitsAndMetricsMiddleware:
             await send(message)
 
         try:
-            if declared is not None and declared.isdigit() and int(declared) > limit:
-                raise BodyTooLarge
-            await self.app(scope, counting_receive, recording_send)
-        except BodyTooLarge:
-            response = JSONResponse(
-                {"detail": f"request body exceeds the limit of {limit} bytes"}, status_code=413
-            )
-            await response(scope, receive, recording_send)
+            declared = dict(scope.get("headers") or []).get(b"content-length", b"")
+            too_large = declared.isdigit() and int(declared) > self.max_body_bytes
+            messages = None if too_large else await self._read_body(receive)
+            if messages is None:
+                response = JSONResponse(
+                    {"detail": f"request body exceeds the limit of {self.max_body_bytes} bytes"},
+                    status_code=413,
+                )
+                await response(scope, receive, recording_send)
+                return
+            pending = list(messages)
+
+            async def replay() -> Message:
+                return pending.pop(0) if pending else await receive()
+
+            await self.app(scope, replay, recording_send)
         finally:
             route = scope.get("route")
             endpoint = getattr(route, "path", None) or "unmatched"
