@@ -116,7 +116,10 @@ class SentenceTransformerEmbedding(BaseEmbedding):
     def dimension(self) -> int:
         """Length of the vectors this model returns."""
         model = self._load()
-        getter = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+        getter = (
+            getattr(model, "get_embedding_dimension", None)
+            or model.get_sentence_embedding_dimension
+        )
         return int(getter())
 
     def count_tokens(self, text: str) -> int:
