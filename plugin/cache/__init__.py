@@ -1,5 +1,7 @@
 """Caches whose files hold only bytes and JSON: nothing read back is ever unpickled."""
 
+from ragdrop.cache.embedding import CachedEmbedding, model_identity
+from ragdrop.cache.query_cache import QueryResultCache, epoch_key
 from ragdrop.cache.safe_cache import (
     EVICTION_POLICIES,
     CacheStats,
@@ -13,10 +15,14 @@ from ragdrop.cache.vectors import decode_array, encode_array
 __all__ = [
     "EVICTION_POLICIES",
     "CacheStats",
+    "CachedEmbedding",
+    "QueryResultCache",
     "SafeCache",
     "SafeDisk",
     "cache_key",
     "decode_array",
     "encode_array",
     "ensure_private_dir",
+    "epoch_key",
+    "model_identity",
 ]

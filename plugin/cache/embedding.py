@@ -1,0 +1,219 @@
+"""`CachedEmbedding`: any LlamaIndex embedding model behind a disk cache of its vectors.
+
+Keys are the SHA-256 of the model's identity (class, name and every output-changing
+setting) and the text; values are float64 arrays as bytes (`encode_array`), so a cached
+vector is bit-identical to a fresh one and nothing read back is ever unpickled.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from llama_index.core.base.embeddings.base import BaseEmbedding, Embedding
+from pydantic import Field, PrivateAttr, SerializeAsAny
+from ragdrop.cache.safe_cache import SafeCache, cache_key
+from ragdrop.cache.vectors import decode_array, encode_array
+from ragdrop.observability.stages import stage
+
+# Settings that change speed or plumbing but never the vectors.
+_NOT_IDENTITY = {
+    "embed_batch_size",
+    "num_workers",
+    "callback_manager",
+    "embeddings_cache",
+    "rate_limiter",
+    "device",
+}
+
+
+def model_identity(model: BaseEmbedding) -> str:
+    """A stable string naming ``model`` and every setting that changes its vectors."""
+    data = {k: v for k, v in model.to_dict().items() if k not in _NOT_IDENTITY}
+    return json.dumps(data, sort_keys=True, default=str, separators=(",", ":"))
+
+
+class CachedEmbedding(BaseEmbedding):
+    """Wraps ``embed_model`` with a per-text disk cache; misses are embedded in one batch.
+
+    Args:
+        embed_model: any LlamaIndex ``BaseEmbedding``.
+        cache_dir: cache root (0700; shared safely between processes).
+        model_id: cache identity of the model; default: class, name and settings.
+        memory_items: vectors also kept in this instance's memory (0 disables).
+
+    Example:
+        >>> embed = CachedEmbedding(embed_model=SentenceTransformerEmbedding(),
+        ...                         cache_dir=".ragdrop/cache")  # doctest: +SKIP
+        >>> embed.get_query_embedding("what is qdrant?")  # doctest: +SKIP
+    """
+
+    embed_model: SerializeAsAny[BaseEmbedding] = Field(description="The wrapped model.")
+    cache_dir: Path = Field(description="Directory of the embedding cache.")
+    model_id: str | None = Field(default=None, description="Cache identity of the model.")
+    memory_items: int = Field(default=1024, ge=0, description="In-memory LRU size.")
+    size_limit: int = Field(default=2**30, gt=0, description="Cache bytes before eviction.")
+
+    _cache: SafeCache | None = PrivateAttr(default=None)
+    _memory: OrderedDict[str, Embedding] = PrivateAttr(default_factory=OrderedDict)
+    _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+    _identity: str = PrivateAttr(default="")
+
+    def __init__(self, **data: Any) -> None:
+        inner = data.get("embed_model")
+        if not isinstance(inner, BaseEmbedding):
+            raise TypeError(
+                f"embed_model must be a llama_index BaseEmbedding, got {type(inner).__name__}"
+            )
+        data.setdefault("model_name", inner.model_name)
+        data.setdefault("embed_batch_size", inner.embed_batch_size)
+        super().__init__(**data)
+        self._identity = self.model_id or model_identity(inner)
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "CachedEmbedding"
+
+    # -- pass-throughs used by chunkers and the pipeline -----------------------------------
+    @property
+    def tokenizer(self) -> Any:
+        return getattr(self.embed_model, "tokenizer", None)
+
+    @property
+    def max_seq_length(self) -> Any:
+        return getattr(self.embed_model, "max_seq_length", None)
+
+    @property
+    def dimension(self) -> Any:
+        return getattr(self.embed_model, "dimension", None)
+
+    def count_tokens(self, text: str) -> int:
+        return int(self.embed_model.count_tokens(text))  # type: ignore[attr-defined]
+
+    def warm_up(self) -> None:
+        warm = getattr(self.embed_model, "warm_up", None)
+        if callable(warm):
+            warm()
+
+    # -- cache plumbing ---------------------------------------------------------------------
+    @property
+    def cache(self) -> SafeCache:
+        """The disk cache (opened on first use)."""
+        with self._lock:
+            if self._cache is None:
+                self._cache = SafeCache(
+                    self.cache_dir,
+                    namespace="embeddings",
+                    size_limit=self.size_limit,
+                    # No write on every hit: repeated queries stay on SQLite's fast path.
+                    eviction_policy="least-recently-stored",
+                )
+            return self._cache
+
+    def _key(self, kind: str, text: str) -> str:
+        return cache_key(self._identity, kind=kind, text=text)
+
+    def _remember(self, key: str, vector: Embedding) -> None:
+        if self.memory_items == 0:
+            return
+        with self._lock:
+            self._memory[key] = vector
+            self._memory.move_to_end(key)
+            while len(self._memory) > self.memory_items:
+                self._memory.popitem(last=False)
+
+    def _lookup(self, kind: str, texts: list[str]) -> tuple[list[Embedding | None], list[str]]:
+        keys = [self._key(kind, t) for t in texts]
+        found: list[Embedding | None] = []
+        for key in keys:
+            with self._lock:
+                vector = self._memory.get(key)
+                if vector is not None:
+                    self._memory.move_to_end(key)
+            if vector is None:
+                raw = self.cache.get_bytes(key)
+                if raw is not None:
+                    try:
+                        vector = decode_array(raw).tolist()
+                    except ValueError:
+                        self.cache.delete(key)
+                        vector = None
+                    if vector is not None:
+                        self._remember(key, vector)
+            found.append(vector)
+        return found, keys
+
+    def _store(self, keys: list[str], vectors: list[Embedding]) -> None:
+        for key, vector in zip(keys, vectors, strict=True):
+            self.cache.set_bytes(key, encode_array(np.asarray(vector, dtype=np.float64)))
+            self._remember(key, list(vector))
+
+    @staticmethod
+    def _merge(
+        found: list[Embedding | None], fresh: list[Embedding], misses: list[int]
+    ) -> list[Embedding]:
+        if len(fresh) != len(misses):
+            raise ValueError(f"embed_model returned {len(fresh)} vectors for {len(misses)} texts")
+        out = list(found)
+        for i, vector in zip(misses, fresh, strict=True):
+            out[i] = list(vector)
+        return [v for v in out if v is not None]
+
+    def _plan(
+        self, kind: str, texts: list[str]
+    ) -> tuple[list[Embedding | None], list[int], list[str]]:
+        with stage("cache"):
+            found, keys = self._lookup(kind, texts)
+        misses = [i for i, v in enumerate(found) if v is None]
+        return found, misses, [keys[i] for i in misses]
+
+    # -- LlamaIndex hooks: one plan, sync and async only differ in the model call -------------
+    def _get_query_embedding(self, query: str) -> Embedding:
+        found, misses, keys = self._plan("query", [query])
+        if not misses:
+            return found[0]  # type: ignore[return-value]
+        fresh = [self.embed_model._get_query_embedding(query)]
+        self._store(keys, fresh)
+        return self._merge(found, fresh, misses)[0]
+
+    async def _aget_query_embedding(self, query: str) -> Embedding:
+        found, misses, keys = self._plan("query", [query])
+        if not misses:
+            return found[0]  # type: ignore[return-value]
+        fresh = [await self.embed_model._aget_query_embedding(query)]
+        self._store(keys, fresh)
+        return self._merge(found, fresh, misses)[0]
+
+    def _get_text_embedding(self, text: str) -> Embedding:
+        return self._get_text_embeddings([text])[0]
+
+    async def _aget_text_embedding(self, text: str) -> Embedding:
+        return (await self._aget_text_embeddings([text]))[0]
+
+    def _get_text_embeddings(self, texts: list[str]) -> list[Embedding]:
+        found, misses, keys = self._plan("text", list(texts))
+        fresh = self.embed_model._get_text_embeddings([texts[i] for i in misses]) if misses else []
+        self._store(keys, fresh)
+        return self._merge(found, fresh, misses)
+
+    async def _aget_text_embeddings(self, texts: list[str]) -> list[Embedding]:
+        found, misses, keys = self._plan("text", list(texts))
+        fresh = (
+            await self.embed_model._aget_text_embeddings([texts[i] for i in misses])
+            if misses
+            else []
+        )
+        self._store(keys, fresh)
+        return self._merge(found, fresh, misses)
+
+    def close(self) -> None:
+        """Close the disk cache."""
+        if self._cache is not None:
+            self._cache.close()
+
+
+__all__ = ["CachedEmbedding", "model_identity"]

@@ -1,0 +1,175 @@
+"""Pure functions between LlamaIndex nodes and Qdrant points, in LlamaIndex's payload layout.
+
+Payloads come from ``node_to_metadata_dict`` and go back through ``metadata_dict_to_node``,
+the helpers LlamaIndex's ``QdrantVectorStore`` uses, so either store reads the other's points.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+from llama_index.core.schema import BaseNode, MetadataMode, TextNode
+from llama_index.core.vector_stores.types import VectorStoreQueryResult
+from llama_index.core.vector_stores.utils import (
+    legacy_metadata_dict_to_node,
+    metadata_dict_to_node,
+    node_to_metadata_dict,
+)
+from qdrant_client.http import models as qm
+
+# Node ids that are not UUIDs map to uuid5(_ID_NAMESPACE, node_id): stable across runs.
+_ID_NAMESPACE = uuid.UUID("6f1b0c51-52f4-4d8f-9a57-4c0d3b8a7e21")
+
+SparseEncoder = Callable[[list[str]], tuple[list[list[int]], list[list[float]]]]
+
+
+def point_id_for(node_id: str) -> str:
+    """The Qdrant point id of ``node_id``: the node id itself when it is a UUID (as
+    LlamaIndex's store does), else a deterministic UUID5 of it."""
+    try:
+        return str(uuid.UUID(node_id))
+    except (ValueError, AttributeError, TypeError):
+        return str(uuid.uuid5(_ID_NAMESPACE, str(node_id)))
+
+
+def validate_vectors(
+    vectors: Sequence[Sequence[float] | None], size: int, *, distance: str, ids: Sequence[str]
+) -> np.ndarray:
+    """``vectors`` as a float32 matrix after checking every one; raises ValueError.
+
+    Checks: present, ``size`` long, finite, and non-zero for cosine distance (a zero
+    vector cannot be normalised and would match nothing meaningfully).
+    """
+    for node_id, vector in zip(ids, vectors, strict=True):
+        if vector is None:
+            raise ValueError(f"node {node_id!r} has no embedding; embed nodes before adding")
+        if len(vector) != size:
+            raise ValueError(
+                f"node {node_id!r}: embedding has {len(vector)} dimensions, the collection "
+                f"expects {size}"
+            )
+    matrix = np.asarray(vectors, dtype=np.float64).reshape(len(vectors), size)
+    finite = np.isfinite(matrix).all(axis=1)
+    if not finite.all():
+        bad = ids[int(np.argmin(finite))]
+        raise ValueError(f"node {bad!r}: embedding contains NaN or infinity")
+    if distance == "Cosine":
+        norms = np.linalg.norm(matrix, axis=1)
+        if (norms == 0).any():
+            bad = ids[int(np.argmin(norms))]
+            raise ValueError(f"node {bad!r}: zero embedding cannot be used with cosine distance")
+    return matrix
+
+
+def validate_query_vector(vector: Sequence[float] | None, size: int, distance: str) -> list[float]:
+    """The query embedding as a list after the same checks as stored vectors."""
+    if vector is None:
+        raise ValueError("query.query_embedding is None; this store needs an embedding query")
+    validate_vectors([vector], size, distance=distance, ids=["<query>"])
+    return [float(x) for x in vector]
+
+
+def build_points(
+    nodes: Sequence[BaseNode],
+    *,
+    size: int,
+    distance: str,
+    dense_name: str,
+    sparse_name: str | None,
+    sparse_doc_fn: SparseEncoder | None,
+    flat_metadata: bool = False,
+) -> list[qm.PointStruct]:
+    """Validated Qdrant points for ``nodes`` (none built if any vector is bad)."""
+    node_ids = [n.node_id for n in nodes]
+    validate_vectors([n.embedding for n in nodes], size, distance=distance, ids=node_ids)
+    sparse: tuple[list[list[int]], list[list[float]]] | None = None
+    if sparse_name is not None and sparse_doc_fn is not None:
+        texts = [n.get_content(metadata_mode=MetadataMode.EMBED) for n in nodes]
+        sparse = sparse_doc_fn(texts)
+        if len(sparse[0]) != len(nodes) or len(sparse[1]) != len(nodes):
+            raise ValueError(
+                f"sparse_doc_fn returned {len(sparse[0])} vectors for {len(nodes)} texts"
+            )
+    points = []
+    for i, node in enumerate(nodes):
+        dense = node.embedding
+        vector: Any
+        if dense_name == "" and sparse is None:
+            vector = dense
+        else:
+            vector = {dense_name: dense}
+            if sparse is not None and sparse_name is not None:
+                vector[sparse_name] = qm.SparseVector(indices=sparse[0][i], values=sparse[1][i])
+        payload = node_to_metadata_dict(node, remove_text=False, flat_metadata=flat_metadata)
+        points.append(qm.PointStruct(id=point_id_for(node.node_id), vector=vector, payload=payload))
+    return points
+
+
+def node_from_payload(point_id: Any, payload: dict[str, Any], text_key: str = "text") -> BaseNode:
+    """The node stored in ``payload`` (LlamaIndex layout; legacy layouts too)."""
+    try:
+        return metadata_dict_to_node(payload)
+    except (ValueError, KeyError, TypeError):
+        metadata, node_info, relationships = legacy_metadata_dict_to_node(payload)
+        return TextNode(
+            id_=str(point_id),
+            text=payload.get(text_key) or "",
+            metadata=metadata,
+            start_char_idx=node_info.get("start", None),
+            end_char_idx=node_info.get("end", None),
+            relationships=relationships,
+        )
+
+
+def node_id_from_payload(point_id: Any, payload: dict[str, Any] | None) -> str:
+    """The node id of a stored point without rebuilding the node."""
+    content = (payload or {}).get("_node_content")
+    if isinstance(content, str):
+        try:
+            node_id = json.loads(content).get("id_")
+        except ValueError:
+            node_id = None
+        if isinstance(node_id, str):
+            return node_id
+    return str(point_id)
+
+
+def hits_to_json(points: Sequence[Any]) -> dict[str, Any]:
+    """Scored points as JSON (what the query cache stores)."""
+    return {
+        "ids": [str(p.id) for p in points],
+        "scores": [
+            float(p.score) if getattr(p, "score", None) is not None else 1.0 for p in points
+        ],
+        "payloads": [p.payload or {} for p in points],
+    }
+
+
+def result_from_json(data: dict[str, Any]) -> VectorStoreQueryResult:
+    """A fresh `VectorStoreQueryResult` (new node objects on every call)."""
+    nodes = [
+        node_from_payload(pid, payload)
+        for pid, payload in zip(data["ids"], data["payloads"], strict=True)
+    ]
+    return VectorStoreQueryResult(
+        nodes=nodes,
+        similarities=list(data["scores"]),
+        ids=[n.node_id for n in nodes],
+    )
+
+
+__all__ = [
+    "SparseEncoder",
+    "build_points",
+    "hits_to_json",
+    "node_from_payload",
+    "node_id_from_payload",
+    "point_id_for",
+    "result_from_json",
+    "validate_query_vector",
+    "validate_vectors",
+]
