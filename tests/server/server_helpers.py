@@ -100,6 +100,15 @@ def wait_for_job(client: httpx.Client, job_id: str, timeout: float = 180) -> dic
     raise TimeoutError(f"job {job_id} did not finish")
 
 
+def series(metrics_text: str) -> set[str]:
+    """Names with labels of the samples (time series) in a Prometheus text exposition."""
+    return {
+        line.rsplit(" ", 1)[0]
+        for line in metrics_text.splitlines()
+        if line and not line.startswith("#")
+    }
+
+
 def count_series(metrics_text: str) -> int:
-    """Exported samples (time series) in a Prometheus text exposition."""
-    return sum(1 for line in metrics_text.splitlines() if line and not line.startswith("#"))
+    """Number of exported samples (time series)."""
+    return len(series(metrics_text))
