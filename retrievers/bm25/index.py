@@ -1,0 +1,449 @@
+"""Incremental inverted index with rank_bm25-identical BM25 scores and a safe on-disk format."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import threading
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from ragdrop.retrievers.bm25.scoring import (
+    IDF_VARIANTS,
+    floored_okapi_idf,
+    length_norm,
+    lucene_idf,
+    okapi_idf_floor,
+    saturation,
+)
+from ragdrop.retrievers.bm25.tokenizer import BM25Tokenizer
+
+FORMAT_NAME = "ragdrop-bm25"
+FORMAT_VERSION = 1
+# A new segment is merged into the previous one while that one is at most this many times
+# bigger: segment sizes stay geometric, so a query touches O(log N) segments and an add of
+# 1% of the corpus never rewrites the big segment.
+MERGE_FACTOR = 4
+
+
+@dataclass(frozen=True)
+class _Segment:
+    """Immutable postings of a batch of documents, sorted by (term id, slot)."""
+
+    terms: np.ndarray  # int32, sorted unique term ids
+    offsets: np.ndarray  # int64, len(terms) + 1
+    docs: np.ndarray  # int32 slots
+    tfs: np.ndarray  # uint16 or uint32 term frequencies
+
+    @property
+    def n_postings(self) -> int:
+        return int(self.docs.size)
+
+    def posting_terms(self) -> np.ndarray:
+        return np.repeat(self.terms, np.diff(self.offsets))
+
+
+def _build_segment(term_ids: np.ndarray, docs: np.ndarray, tfs: np.ndarray) -> _Segment:
+    """Segment from postings already sorted by (term id, slot)."""
+    if term_ids.size == 0:
+        empty = np.zeros(0, dtype=np.int32)
+        return _Segment(empty, np.zeros(1, dtype=np.int64), empty, np.zeros(0, np.uint16))
+    terms, starts = np.unique(term_ids, return_index=True)
+    offsets = np.append(starts, term_ids.size).astype(np.int64)
+    tf_dtype = np.uint16 if int(tfs.max()) <= np.iinfo(np.uint16).max else np.uint32
+    return _Segment(terms.astype(np.int32), offsets, docs.astype(np.int32), tfs.astype(tf_dtype))
+
+
+def _merge_segments(older: _Segment, newer: _Segment) -> _Segment:
+    terms = np.concatenate([older.posting_terms(), newer.posting_terms()])
+    docs = np.concatenate([older.docs, newer.docs])
+    tfs = np.concatenate([older.tfs.astype(np.uint32), newer.tfs.astype(np.uint32)])
+    # Stable sort by term keeps slots ascending: every slot of `newer` is above `older`'s.
+    order = np.argsort(terms, kind="stable")
+    return _build_segment(terms[order], docs[order], tfs[order])
+
+
+def _drop_slots(segment: _Segment, dead: np.ndarray) -> tuple[_Segment, np.ndarray]:
+    """Segment without the postings of ``dead`` slots, and the term ids those postings had."""
+    hit = dead[segment.docs]
+    if not hit.any():
+        return segment, np.zeros(0, dtype=np.int32)
+    terms = segment.posting_terms()
+    keep = ~hit
+    return _build_segment(terms[keep], segment.docs[keep], segment.tfs[keep]), terms[hit]
+
+
+class BM25Index:
+    """BM25 over an inverted index: a query costs its postings, not the corpus size.
+
+    With the defaults (``idf="okapi"``, k1=1.5, b=0.75, epsilon=0.25) scores equal
+    ``rank_bm25.BM25Okapi`` on the same tokens, including its floor for negative idf
+    (``epsilon`` × the mean idf of the whole vocabulary) and repeated query terms counted
+    each time, before and after any sequence of `add`/`delete`/`update`.
+
+    Args:
+        tokenizer: text → terms, used for documents and queries alike; saved with the index.
+        k1: term-frequency saturation.
+        b: length normalisation.
+        epsilon: Okapi idf floor factor.
+        idf: ``"okapi"`` (rank_bm25) or ``"lucene"`` (always positive, as in bm25s/Lucene).
+
+    Example:
+        >>> index = BM25Index()
+        >>> index.add(["a", "b"], ["cats purr", "dogs bark"])
+        >>> index.search("purring cat", top_k=1)[0][0]
+        'a'
+    """
+
+    def __init__(
+        self,
+        tokenizer: BM25Tokenizer | None = None,
+        k1: float = 1.5,
+        b: float = 0.75,
+        epsilon: float = 0.25,
+        idf: str = "okapi",
+    ) -> None:
+        if tokenizer is not None and not isinstance(tokenizer, BM25Tokenizer):
+            raise TypeError(f"tokenizer must be a BM25Tokenizer, got {type(tokenizer).__name__}")
+        if not k1 >= 0:
+            raise ValueError(f"k1 must be >= 0, got {k1!r}")
+        if not 0 <= b <= 1:
+            raise ValueError(f"b must be in [0, 1], got {b!r}")
+        if not epsilon >= 0:
+            raise ValueError(f"epsilon must be >= 0, got {epsilon!r}")
+        if idf not in IDF_VARIANTS:
+            raise ValueError(f"idf must be one of {list(IDF_VARIANTS)}, got {idf!r}")
+        self.tokenizer = tokenizer or BM25Tokenizer()
+        self.k1, self.b, self.epsilon, self.idf = float(k1), float(b), float(epsilon), idf
+        self._lock = threading.RLock()
+        self._vocab: dict[str, int] = {}
+        self._df = np.zeros(0, dtype=np.int64)
+        self._keys: list[str | None] = []
+        self._slot_of: dict[str, int] = {}
+        self._doc_len = np.zeros(0, dtype=np.int64)
+        self._total_len = 0
+        self._segments: list[_Segment] = []
+        self._version = 0
+        self._cache: tuple[int, float, np.ndarray, float] | None = None
+
+    # ---- introspection -------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self._slot_of)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._slot_of
+
+    @property
+    def ids(self) -> list[str]:
+        """Ids of the indexed documents, in insertion order."""
+        with self._lock:
+            return [k for k in self._keys if k is not None]
+
+    @property
+    def n_segments(self) -> int:
+        return len(self._segments)
+
+    def memory_bytes(self) -> int:
+        """Bytes held by the numpy arrays (postings, lengths, document frequencies)."""
+        arrays = [self._df, self._doc_len]
+        for seg in self._segments:
+            arrays += [seg.terms, seg.offsets, seg.docs, seg.tfs]
+        return int(sum(a.nbytes for a in arrays))
+
+    # ---- writes --------------------------------------------------------------------------
+    def add(self, ids: Sequence[str], texts: Sequence[str]) -> None:
+        """Index new documents; raises if an id is already indexed (use `update`)."""
+        self.add_tokens(ids, self.tokenizer.tokenize_many(list(texts)))
+
+    def update(self, ids: Sequence[str], texts: Sequence[str]) -> None:
+        """Replace (or add) documents by id."""
+        tokens = self.tokenizer.tokenize_many(list(texts))
+        with self._lock:
+            self.delete(ids)
+            self.add_tokens(ids, tokens)
+
+    def add_tokens(self, ids: Sequence[str], tokens: Sequence[Sequence[str]]) -> None:
+        """Index documents given as already tokenized term lists."""
+        ids = list(ids)
+        if len(ids) != len(tokens):
+            raise ValueError(f"ids and texts differ in length: {len(ids)} != {len(tokens)}")
+        for key in ids:
+            if not isinstance(key, str):
+                raise TypeError(f"document ids must be str, got {type(key).__name__}")
+        if len(set(ids)) != len(ids):
+            raise ValueError("ids contains duplicates; each document id must appear once")
+        if not ids:
+            return
+        with self._lock:
+            taken = [k for k in ids if k in self._slot_of]
+            if taken:
+                raise ValueError(f"ids already indexed (use update): {taken[:5]!r}")
+            vocab = self._vocab
+            setdefault = vocab.setdefault
+            term_ids: list[int] = []
+            local_docs: list[int] = []
+            lengths = np.fromiter((len(t) for t in tokens), dtype=np.int64, count=len(ids))
+            for i, doc in enumerate(tokens):
+                term_ids.extend([setdefault(t, len(vocab)) for t in doc])
+                local_docs.extend([i] * len(doc))
+            first = len(self._keys)
+            n_new = len(ids)
+            postings: _Segment | None = None
+            if term_ids:
+                # One sort of (term, doc) keys gives sorted postings and term frequencies.
+                keys = np.asarray(term_ids, dtype=np.int64) * n_new + np.asarray(
+                    local_docs, dtype=np.int64
+                )
+                uniq, tf = np.unique(keys, return_counts=True)
+                terms = uniq // n_new
+                postings = _build_segment(terms, uniq % n_new + first, tf)
+            self._keys.extend(ids)
+            self._slot_of.update(zip(ids, range(first, first + n_new), strict=True))
+            self._doc_len = np.concatenate([self._doc_len, lengths])
+            self._total_len += int(lengths.sum())
+            if len(vocab) > self._df.size:
+                self._df = np.concatenate(
+                    [self._df, np.zeros(len(vocab) - self._df.size, dtype=np.int64)]
+                )
+            if postings is not None:
+                self._df[postings.terms] += np.diff(postings.offsets)
+                self._segments.append(postings)
+                self._merge_tail()
+            self._version += 1
+
+    def delete(self, ids: Iterable[str]) -> int:
+        """Remove documents by id (unknown ids are ignored); returns how many were removed."""
+        with self._lock:
+            slots = [self._slot_of.pop(k) for k in set(ids) if k in self._slot_of]
+            if not slots:
+                return 0
+            dead = np.zeros(len(self._keys), dtype=bool)
+            dead[slots] = True
+            for s in slots:
+                self._keys[s] = None
+            self._total_len -= int(self._doc_len[slots].sum())
+            self._doc_len[slots] = 0
+            kept: list[_Segment] = []
+            for seg in self._segments:
+                seg, gone_terms = _drop_slots(seg, dead)
+                if gone_terms.size:
+                    np.subtract.at(self._df, gone_terms, 1)
+                if seg.n_postings:
+                    kept.append(seg)
+            self._segments = kept
+            self._version += 1
+            return len(slots)
+
+    def _merge_tail(self) -> None:
+        segs = self._segments
+        while len(segs) > 1 and segs[-2].n_postings <= MERGE_FACTOR * segs[-1].n_postings:
+            newer = segs.pop()
+            segs[-1] = _merge_segments(segs[-1], newer)
+
+    # ---- scoring -------------------------------------------------------------------------
+    def _corpus_stats(self) -> tuple[float, np.ndarray, float]:
+        """(avgdl, per-slot length norm, idf floor), recomputed once per write."""
+        cache = self._cache
+        if cache is not None and cache[0] == self._version:
+            return cache[1], cache[2], cache[3]
+        n = len(self._slot_of)
+        avgdl = self._total_len / n if n else 0.0
+        norm = (
+            length_norm(self._doc_len, avgdl, self.k1, self.b)
+            if avgdl > 0
+            else np.zeros(0, dtype=np.float64)
+        )
+        # rank_bm25 averages idf over the terms present in the corpus now.
+        floor = okapi_idf_floor(n, self._df[self._df > 0], self.epsilon) if n else 0.0
+        self._cache = (self._version, avgdl, norm, floor)
+        return avgdl, norm, floor
+
+    def _idf(self, term_ids: np.ndarray) -> np.ndarray:
+        n = len(self._slot_of)
+        df = self._df[term_ids]
+        if self.idf == "lucene":
+            return lucene_idf(n, df)
+        return floored_okapi_idf(n, df, self._corpus_stats()[2])
+
+    def _score_postings(self, query_tokens: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Slots hit by the query and their summed scores (slots unique, any order)."""
+        counts = Counter(self._vocab[t] for t in query_tokens if t in self._vocab)
+        avgdl, norm, _ = self._corpus_stats()
+        if not counts or avgdl <= 0:
+            return np.zeros(0, dtype=np.int64), np.zeros(0)
+        qterms = np.fromiter(counts.keys(), dtype=np.int64, count=len(counts))
+        qweights = self._idf(qterms) * np.fromiter(counts.values(), dtype=np.float64)
+        order = np.argsort(qterms)
+        qterms, qweights = qterms[order], qweights[order]
+        doc_parts: list[np.ndarray] = []
+        score_parts: list[np.ndarray] = []
+        for seg in self._segments:
+            pos = np.searchsorted(seg.terms, qterms)
+            pos_ok = np.minimum(pos, max(seg.terms.size - 1, 0))
+            found = (pos < seg.terms.size) & (seg.terms[pos_ok] == qterms) if seg.terms.size else []
+            for p, w in zip(pos[found], qweights[found], strict=True):
+                lo, hi = seg.offsets[p], seg.offsets[p + 1]
+                docs = seg.docs[lo:hi]
+                doc_parts.append(docs)
+                score_parts.append(w * saturation(seg.tfs[lo:hi], norm[docs], self.k1))
+        if not doc_parts:
+            return np.zeros(0, dtype=np.int64), np.zeros(0)
+        docs = np.concatenate(doc_parts)
+        scores = np.concatenate(score_parts)
+        if len(doc_parts) == 1:
+            return docs, scores
+        if docs.size * 8 < len(self._keys):
+            slots, inverse = np.unique(docs, return_inverse=True)
+            return slots, np.bincount(inverse, weights=scores, minlength=slots.size)
+        dense = np.bincount(docs, weights=scores, minlength=len(self._keys))
+        slots = np.flatnonzero(dense)
+        return slots, dense[slots]
+
+    def get_scores(self, query: str | Sequence[str]) -> np.ndarray:
+        """Scores of every indexed document (order of `ids`) — the rank_bm25 ``get_scores``."""
+        tokens = self.tokenizer(query) if isinstance(query, str) else list(query)
+        with self._lock:
+            slots, scores = self._score_postings(tokens)
+            dense = np.zeros(len(self._keys))
+            dense[slots] = scores
+            alive = np.fromiter((k is not None for k in self._keys), dtype=bool)
+            return dense[alive]
+
+    def search(
+        self,
+        query: str | Sequence[str],
+        top_k: int = 10,
+        accept: Callable[[str], bool] | None = None,
+    ) -> list[tuple[str, float]]:
+        """Best ``top_k`` ``(id, score)`` pairs with score > 0, best first.
+
+        Args:
+            query: text (tokenized with the index's tokenizer) or a list of terms.
+            top_k: how many results at most.
+            accept: optional predicate on document ids (metadata filters); only accepted
+                documents are returned and ``top_k`` counts accepted ones.
+        """
+        if not isinstance(top_k, int) or top_k < 1:
+            raise ValueError(f"top_k must be a positive int, got {top_k!r}")
+        tokens = self.tokenizer(query) if isinstance(query, str) else list(query)
+        with self._lock:
+            slots, scores = self._score_postings(tokens)
+            positive = scores > 0
+            slots, scores = slots[positive], scores[positive]
+            keys = self._keys
+            results: list[tuple[str, float]] = []
+            # Ties are broken by insertion order, so results are deterministic.
+            if accept is None and slots.size > top_k:
+                part = np.argpartition(-scores, top_k - 1)[:top_k]
+                slots, scores = slots[part], scores[part]
+            order = np.lexsort((slots, -scores))
+            for i in order:
+                key = keys[int(slots[i])]
+                if key is None or (accept is not None and not accept(key)):
+                    continue
+                results.append((key, float(scores[i])))
+                if len(results) == top_k:
+                    break
+            return results
+
+    # ---- persistence ---------------------------------------------------------------------
+    def config(self) -> dict[str, Any]:
+        return {
+            "k1": self.k1,
+            "b": self.b,
+            "epsilon": self.epsilon,
+            "idf": self.idf,
+            "tokenizer": self.tokenizer.to_config(),
+        }
+
+    def save(self, path: str | Path) -> None:
+        """Write the index to directory ``path`` (JSON + ``.npy``; replaced atomically)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex}")
+        tmp.mkdir(mode=0o700)
+        with self._lock:
+            header = {
+                "format": FORMAT_NAME,
+                "version": FORMAT_VERSION,
+                **self.config(),
+                "n_segments": len(self._segments),
+                "total_len": self._total_len,
+            }
+            (tmp / "header.json").write_text(json.dumps(header), encoding="utf-8")
+            vocab = sorted(self._vocab, key=self._vocab.__getitem__)
+            (tmp / "vocab.json").write_text(json.dumps(vocab), encoding="utf-8")
+            (tmp / "ids.json").write_text(json.dumps(self._keys), encoding="utf-8")
+            np.save(tmp / "df.npy", self._df, allow_pickle=False)
+            np.save(tmp / "doc_len.npy", self._doc_len, allow_pickle=False)
+            for i, seg in enumerate(self._segments):
+                for name in ("terms", "offsets", "docs", "tfs"):
+                    np.save(tmp / f"seg{i}_{name}.npy", getattr(seg, name), allow_pickle=False)
+        old = None
+        if path.exists():
+            old = path.with_name(f".{path.name}.old-{uuid.uuid4().hex}")
+            os.replace(path, old)
+        os.replace(tmp, path)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+
+    @classmethod
+    def load(cls, path: str | Path) -> BM25Index:
+        """Read an index written by `save` (no pickle; every array is checked)."""
+        path = Path(path)
+        try:
+            header = json.loads((path / "header.json").read_text(encoding="utf-8"))
+        except FileNotFoundError as exc:
+            raise FileNotFoundError(f"no BM25 index at {path} (header.json missing)") from exc
+        if header.get("format") != FORMAT_NAME or header.get("version") != FORMAT_VERSION:
+            raise ValueError(
+                f"{path} holds format {header.get('format')!r} version {header.get('version')!r};"
+                f" this ragdrop reads {FORMAT_NAME!r} version {FORMAT_VERSION}"
+            )
+        index = cls(
+            tokenizer=BM25Tokenizer.from_config(header["tokenizer"]),
+            k1=header["k1"],
+            b=header["b"],
+            epsilon=header["epsilon"],
+            idf=header["idf"],
+        )
+
+        def arr(name: str, kinds: str) -> np.ndarray:
+            a = np.load(path / name, allow_pickle=False)
+            if a.ndim != 1 or a.dtype.kind not in kinds:
+                raise ValueError(f"{path / name} is not a 1-D integer array")
+            return a
+
+        vocab = json.loads((path / "vocab.json").read_text(encoding="utf-8"))
+        keys = json.loads((path / "ids.json").read_text(encoding="utf-8"))
+        index._vocab = {t: i for i, t in enumerate(vocab)}
+        index._keys = keys
+        index._slot_of = {k: i for i, k in enumerate(keys) if k is not None}
+        index._df = arr("df.npy", "i").astype(np.int64)
+        index._doc_len = arr("doc_len.npy", "i").astype(np.int64)
+        index._total_len = int(header["total_len"])
+        for i in range(int(header["n_segments"])):
+            seg = _Segment(
+                arr(f"seg{i}_terms.npy", "i"),
+                arr(f"seg{i}_offsets.npy", "i"),
+                arr(f"seg{i}_docs.npy", "i"),
+                arr(f"seg{i}_tfs.npy", "u"),
+            )
+            if (
+                seg.offsets.size != seg.terms.size + 1
+                or seg.offsets[-1] != seg.docs.size
+                or seg.docs.size != seg.tfs.size
+                or (seg.docs.size and int(seg.docs.max()) >= len(keys))
+                or (seg.terms.size and int(seg.terms.max()) >= len(vocab))
+            ):
+                raise ValueError(f"{path} segment {i} is inconsistent; rebuild the index")
+            index._segments.append(seg)
+        if index._df.size != len(vocab) or index._doc_len.size != len(keys):
+            raise ValueError(f"{path} is inconsistent (vocab/ids sizes); rebuild the index")
+        return index

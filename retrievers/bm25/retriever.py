@@ -1,0 +1,224 @@
+"""LlamaIndex retriever over a `BM25Index`: incremental, persisted with its tokenizer, filterable."""
+
+from __future__ import annotations
+
+import copy
+import json
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from llama_index.core.base.base_retriever import BaseRetriever
+from llama_index.core.callbacks.base import CallbackManager
+from llama_index.core.schema import BaseNode, MetadataMode, NodeWithScore, QueryBundle
+from llama_index.core.storage.docstore.utils import doc_to_json, json_to_doc
+from llama_index.core.vector_stores.types import MetadataFilters
+from ragdrop.observability.stages import stage
+from ragdrop.retrievers.bm25.index import BM25Index
+from ragdrop.retrievers.bm25.tokenizer import BM25Tokenizer
+from ragdrop.retrievers.filters import build_filter_fn
+
+NODES_FILE = "nodes.jsonl"
+RETRIEVER_FILE = "retriever.json"
+
+
+class BM25Retriever(BaseRetriever):
+    """BM25 retriever whose index follows adds and deletes, with per-query metadata filters.
+
+    Scores equal ``rank_bm25.BM25Okapi`` on the tokenizer's terms (see `BM25Index`). The
+    text indexed per node is ``node.get_content(metadata_mode)`` (LlamaIndex's EMBED view by
+    default, like its own BM25Retriever).
+
+    Args:
+        nodes: nodes to index now (more with `add_nodes`).
+        index: an existing `BM25Index` whose ids are node ids (with ``nodes`` or a store).
+        tokenizer: tokenizer of a new index (ignored when ``index`` is given).
+        similarity_top_k: results per query.
+        filters: metadata filters applied to every query (see also `with_filters`).
+        metadata_mode: which metadata is indexed together with the node text.
+        node_lookup: optional ``node_id -> node`` for indexes whose nodes are not kept here
+            (a vector store that holds the text).
+
+    Example:
+        >>> from llama_index.core.schema import TextNode
+        >>> r = BM25Retriever(nodes=[TextNode(text="cats purr", id_="a")], similarity_top_k=1)
+        >>> r.retrieve("purring cats")[0].node.node_id
+        'a'
+    """
+
+    def __init__(
+        self,
+        nodes: Sequence[BaseNode] | None = None,
+        index: BM25Index | None = None,
+        tokenizer: BM25Tokenizer | None = None,
+        similarity_top_k: int = 10,
+        filters: MetadataFilters | None = None,
+        metadata_mode: MetadataMode = MetadataMode.EMBED,
+        keep_nodes: bool = True,
+        callback_manager: CallbackManager | None = None,
+        verbose: bool = False,
+    ) -> None:
+        if not isinstance(similarity_top_k, int) or similarity_top_k < 1:
+            raise ValueError(f"similarity_top_k must be a positive int, got {similarity_top_k!r}")
+        if filters is not None and not isinstance(filters, MetadataFilters):
+            raise TypeError(
+                f"filters must be MetadataFilters or None, got {type(filters).__name__}"
+            )
+        if index is not None and not isinstance(index, BM25Index):
+            raise TypeError(f"index must be a BM25Index, got {type(index).__name__}")
+        self.index = index if index is not None else BM25Index(tokenizer=tokenizer)
+        self.similarity_top_k = similarity_top_k
+        self.filters = filters
+        self.metadata_mode = MetadataMode(metadata_mode)
+        self.keep_nodes = keep_nodes
+        self._nodes: dict[str, BaseNode] = {}
+        # Metadata is kept even when nodes are not, so that filters never need a round trip.
+        self._metadata: dict[str, dict[str, Any]] = {}
+        self._by_ref_doc: dict[str, set[str]] = {}
+        self._ref_of: dict[str, str] = {}
+        self._node_fetcher: Callable[[list[str]], list[BaseNode]] | None = None
+        self._write_lock = threading.RLock()
+        super().__init__(callback_manager=callback_manager, verbose=verbose)
+        if nodes:
+            self.add_nodes(nodes)
+
+    # ---- construction --------------------------------------------------------------------
+    @classmethod
+    def from_defaults(
+        cls,
+        nodes: Sequence[BaseNode] | None = None,
+        index: Any = None,
+        **kwargs: Any,
+    ) -> BM25Retriever:
+        """From nodes or a LlamaIndex index with a docstore (like LlamaIndex's BM25Retriever)."""
+        if (nodes is None) == (index is None):
+            raise ValueError("pass exactly one of nodes= or index=")
+        if index is not None:
+            nodes = list(index.docstore.docs.values())
+        return cls(nodes=nodes, **kwargs)
+
+    def with_filters(self, filters: MetadataFilters | None) -> BM25Retriever:
+        """A view that shares this index and nodes but applies ``filters`` to every query."""
+        view = copy.copy(self)
+        view.filters = filters
+        return view
+
+    # ---- writes --------------------------------------------------------------------------
+    def add_nodes(self, nodes: Sequence[BaseNode]) -> None:
+        """Index nodes; a node whose id is already indexed is replaced."""
+        nodes = list(nodes)
+        for node in nodes:
+            if not isinstance(node, BaseNode):
+                raise TypeError(f"nodes must be LlamaIndex nodes, got {type(node).__name__}")
+        texts = [node.get_content(metadata_mode=self.metadata_mode) for node in nodes]
+        ids = [node.node_id for node in nodes]
+        with self._write_lock, stage("bm25"):
+            self.index.update(ids, texts)
+            for node in nodes:
+                self._remember(node)
+
+    def _remember(self, node: BaseNode) -> None:
+        if self.keep_nodes:
+            self._nodes[node.node_id] = node
+        self._remember_meta(node.node_id, node.ref_doc_id, dict(node.metadata))
+
+    def _remember_meta(self, node_id: str, ref_doc_id: str | None, meta: dict[str, Any]) -> None:
+        old_ref = self._ref_of.pop(node_id, None)
+        if old_ref is not None:
+            self._by_ref_doc.get(old_ref, set()).discard(node_id)
+        self._metadata[node_id] = meta
+        if ref_doc_id is not None:
+            self._ref_of[node_id] = ref_doc_id
+            self._by_ref_doc.setdefault(ref_doc_id, set()).add(node_id)
+
+    def _forget(self, node_id: str) -> None:
+        self._nodes.pop(node_id, None)
+        self._metadata.pop(node_id, None)
+        ref = self._ref_of.pop(node_id, None)
+        if ref is not None:
+            ids = self._by_ref_doc.get(ref)
+            if ids is not None:
+                ids.discard(node_id)
+                if not ids:
+                    del self._by_ref_doc[ref]
+
+    def delete_nodes(self, node_ids: Iterable[str]) -> int:
+        """Remove nodes by id; returns how many were indexed."""
+        node_ids = list(node_ids)
+        with self._write_lock:
+            removed = self.index.delete(node_ids)
+            for node_id in node_ids:
+                self._forget(node_id)
+            return removed
+
+    def delete_ref_doc(self, ref_doc_id: str) -> int:
+        """Remove every node of a source document; returns how many were removed."""
+        with self._write_lock:
+            return self.delete_nodes(list(self._by_ref_doc.get(ref_doc_id, ())))
+
+    # ---- reads ---------------------------------------------------------------------------
+    def search(
+        self, query: str, top_k: int | None = None, filters: MetadataFilters | None = None
+    ) -> list[tuple[str, float]]:
+        """``(node_id, score)`` of the best matches, filtered (no nodes are materialised)."""
+        accept = build_filter_fn(filters or self.filters, self._metadata.get)
+        with stage("bm25"):
+            return self.index.search(query, top_k=top_k or self.similarity_top_k, accept=accept)
+
+    def get_nodes(self, node_ids: Sequence[str]) -> dict[str, BaseNode]:
+        """Nodes by id (from memory, or from the vector store when nodes are not kept)."""
+        found = {i: self._nodes[i] for i in node_ids if i in self._nodes}
+        missing = [i for i in node_ids if i not in found]
+        if missing and self._node_fetcher is not None:
+            for node in self._node_fetcher(missing):
+                found[node.node_id] = node
+        return found
+
+    def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
+        hits = self.search(query_bundle.query_str)
+        nodes = self.get_nodes([i for i, _ in hits])
+        return [NodeWithScore(node=nodes[i], score=s) for i, s in hits if i in nodes]
+
+    async def _aretrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
+        # Pure CPU over in-memory arrays: nothing to await.
+        return self._retrieve(query_bundle)
+
+    # ---- persistence ---------------------------------------------------------------------
+    def persist(self, path: str | Path) -> None:
+        """Save the index (with tokenizer) and, when kept, the nodes as JSON lines."""
+        path = Path(path)
+        with self._write_lock:
+            self.index.save(path / "index")
+            settings = {
+                "similarity_top_k": self.similarity_top_k,
+                "metadata_mode": str(self.metadata_mode.value),
+                "keep_nodes": self.keep_nodes,
+            }
+            (path / RETRIEVER_FILE).write_text(json.dumps(settings), encoding="utf-8")
+            tmp = path / f".{NODES_FILE}.tmp"
+            with open(tmp, "w", encoding="utf-8") as fh:
+                if self.keep_nodes:
+                    for node in self._nodes.values():
+                        fh.write(json.dumps(doc_to_json(node)) + "\n")
+                else:
+                    for node_id, meta in self._metadata.items():
+                        row = {"id": node_id, "ref": self._ref_of.get(node_id), "metadata": meta}
+                        fh.write(json.dumps(row) + "\n")
+            tmp.replace(path / NODES_FILE)
+
+    @classmethod
+    def from_persist_dir(cls, path: str | Path, **kwargs: Any) -> BM25Retriever:
+        """Load what `persist` wrote (no pickle anywhere)."""
+        path = Path(path)
+        settings = json.loads((path / RETRIEVER_FILE).read_text(encoding="utf-8"))
+        settings.update(kwargs)
+        retriever = cls(index=BM25Index.load(path / "index"), **settings)
+        with open(path / NODES_FILE, encoding="utf-8") as fh:
+            for line in fh:
+                row = json.loads(line)
+                if "__type__" in row:
+                    retriever._remember(json_to_doc(row))
+                else:
+                    retriever._remember_meta(row["id"], row["ref"], row["metadata"])
+        return retriever

@@ -1,0 +1,144 @@
+"""Reciprocal rank fusion as a pure function that explains each fused score."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from llama_index.core.schema import NodeWithScore
+
+FUSION_KEY = "fusion"
+
+
+def rrf_scores(
+    rankings: Sequence[Sequence[str]], k: float = 60.0, weights: Sequence[float] | None = None
+) -> dict[str, float]:
+    """``sum_s w_s / (k + rank_s(d))`` per id, rank starting at 1, first occurrence per list.
+
+    The maths of `reciprocal_rank_fusion`, on plain id lists.
+    """
+    weights = [1.0] * len(rankings) if weights is None else weights
+    scores: dict[str, float] = {}
+    for ranking, weight in zip(rankings, weights, strict=True):
+        if weight == 0:
+            continue
+        seen: set[str] = set()
+        for ident in ranking:
+            if ident in seen:
+                continue
+            seen.add(ident)
+            scores[ident] = scores.get(ident, 0.0) + weight / (k + len(seen))
+    return scores
+
+
+def _validate(
+    result_lists: Sequence[Sequence[NodeWithScore]],
+    k: float,
+    weights: Sequence[float] | None,
+    depth: int | Sequence[int | None] | None,
+) -> list[int | None]:
+    if isinstance(result_lists, str | bytes) or not isinstance(result_lists, Sequence):
+        raise TypeError("result_lists must be a sequence of lists of NodeWithScore")
+    if not isinstance(k, int | float) or isinstance(k, bool) or k < 0:
+        raise ValueError(f"k must be a number >= 0, got {k!r}")
+    n = len(result_lists)
+    if weights is not None:
+        if len(weights) != n:
+            raise ValueError(f"weights has {len(weights)} values for {n} result lists")
+        for w in weights:
+            if not isinstance(w, int | float) or isinstance(w, bool) or w < 0:
+                raise ValueError(f"weights must be numbers >= 0, got {list(weights)!r}")
+    depths: list[int | None]
+    if depth is None or isinstance(depth, int):
+        depths = [depth] * n
+    else:
+        depths = list(depth)
+        if len(depths) != n:
+            raise ValueError(f"depth has {len(depths)} values for {n} result lists")
+    for d in depths:
+        if d is not None and (not isinstance(d, int) or isinstance(d, bool) or d < 1):
+            raise ValueError(f"depth must be a positive int or None, got {depth!r}")
+    if k == 0 and n:
+        pass  # 1 / (0 + rank) is fine: ranks start at 1.
+    return depths
+
+
+def reciprocal_rank_fusion(
+    result_lists: Sequence[Sequence[NodeWithScore]],
+    k: float = 60.0,
+    weights: Sequence[float] | None = None,
+    depth: int | Sequence[int | None] | None = None,
+    top_k: int | None = None,
+    sources: Sequence[str] | None = None,
+) -> list[NodeWithScore]:
+    """Fuse ranked lists: score ``sum_s weight_s / (k + rank_s)`` (rank 1 = best of list s).
+
+    Each list is ranked in the order given (sorted best first by its retriever). A node id
+    counts once per list (its best rank); a weight of 0 removes a list. Ties are broken by
+    the best single rank, then by list order, then by node id, so the output is
+    deterministic. Inputs are never modified: each result is a new ``NodeWithScore`` over a
+    copy of the node whose ``metadata["fusion"]`` holds the provenance
+    ``{"score": ..., "sources": {name: {"rank": r, "score": s}}}``, kept out of the
+    embedding and LLM views of the node.
+
+    Args:
+        result_lists: one ranked list per retriever.
+        k: RRF constant (60 in the original paper).
+        weights: one weight >= 0 per list (default 1 each).
+        depth: candidates read from each list (one value, or one per list; None = all).
+        top_k: length of the fused list (None = all).
+        sources: names of the lists in the provenance (default ``"0"``, ``"1"``, ...).
+
+    Example:
+        >>> from llama_index.core.schema import TextNode
+        >>> a, b = TextNode(text="a", id_="a"), TextNode(text="b", id_="b")
+        >>> fused = reciprocal_rank_fusion([[NodeWithScore(node=a, score=2.0)],
+        ...                                 [NodeWithScore(node=b, score=.9),
+        ...                                  NodeWithScore(node=a, score=.8)]])
+        >>> [n.node.node_id for n in fused]
+        ['a', 'b']
+    """
+    depths = _validate(result_lists, k, weights, depth)
+    names = [str(i) for i in range(len(result_lists))] if sources is None else list(sources)
+    if len(names) != len(result_lists):
+        raise ValueError(f"sources has {len(names)} names for {len(result_lists)} result lists")
+    weights = [1.0] * len(result_lists) if weights is None else [float(w) for w in weights]
+    trimmed = [
+        list(lst)[:d] if d is not None else list(lst)
+        for lst, d in zip(result_lists, depths, strict=True)
+    ]
+    scores = rrf_scores([[n.node.node_id for n in lst] for lst in trimmed], k, weights)
+    provenance: dict[str, dict[str, dict[str, Any]]] = {}
+    best: dict[str, tuple[int, int]] = {}
+    first_seen: dict[str, NodeWithScore] = {}
+    for li, (lst, weight) in enumerate(zip(trimmed, weights, strict=True)):
+        if weight == 0:
+            continue
+        rank = 0
+        for item in lst:
+            node_id = item.node.node_id
+            per_source = provenance.setdefault(node_id, {})
+            if names[li] in per_source:
+                continue
+            rank += 1
+            per_source[names[li]] = {"rank": rank, "score": item.score}
+            best[node_id] = min(best.get(node_id, (rank, li)), (rank, li))
+            first_seen.setdefault(node_id, item)
+    order = sorted(scores, key=lambda i: (-scores[i], best[i], i))
+    if top_k is not None:
+        order = order[:top_k]
+    return [_with_provenance(first_seen[i], scores[i], provenance[i]) for i in order]
+
+
+def _with_provenance(
+    item: NodeWithScore, score: float, sources: dict[str, dict[str, Any]]
+) -> NodeWithScore:
+    node = item.node.model_copy()
+    node.metadata = {**item.node.metadata, FUSION_KEY: {"score": score, "sources": sources}}
+    node.excluded_embed_metadata_keys = _plus(item.node.excluded_embed_metadata_keys)
+    node.excluded_llm_metadata_keys = _plus(item.node.excluded_llm_metadata_keys)
+    return NodeWithScore(node=node, score=score)
+
+
+def _plus(keys: list[str]) -> list[str]:
+    return list(keys) if FUSION_KEY in keys else [*keys, FUSION_KEY]

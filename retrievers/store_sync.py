@@ -1,0 +1,61 @@
+"""Read the nodes a Qdrant-backed vector store already holds, and follow its later writes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from llama_index.core.schema import BaseNode
+
+SCROLL_BATCH = 512
+
+
+def iter_store_nodes(vector_store: Any, batch_size: int = SCROLL_BATCH) -> Iterator[BaseNode]:
+    """Every node stored in ``vector_store`` (text and metadata from the payloads).
+
+    Uses the store's own iterator when it has one (ragdrop's ``CachedQdrantVectorStore``),
+    otherwise scrolls the collection of a LlamaIndex ``QdrantVectorStore``.
+    """
+    for name in ("iter_nodes", "iter_stored_nodes", "scroll_nodes"):
+        method = getattr(vector_store, name, None)
+        if callable(method):
+            yield from method()
+            return
+    client = getattr(vector_store, "client", None)
+    collection = getattr(vector_store, "collection_name", None)
+    parse = getattr(vector_store, "parse_to_query_result", None)
+    if client is None or collection is None or parse is None:
+        raise TypeError(
+            f"cannot read nodes from {type(vector_store).__name__}: pass a Qdrant vector store "
+            "(ragdrop's or LlamaIndex's QdrantVectorStore) or build from nodes instead"
+        )
+    if not client.collection_exists(collection):
+        return
+    offset = None
+    while True:
+        points, offset = client.scroll(
+            collection_name=collection,
+            limit=batch_size,
+            offset=offset,
+            with_payload=True,
+            with_vectors=False,
+        )
+        yield from parse(points).nodes
+        if offset is None:
+            return
+
+
+def count_store_points(vector_store: Any) -> int | None:
+    """Exact number of points in the store's collection, or None when unknown."""
+    client = getattr(vector_store, "client", None)
+    collection = getattr(vector_store, "collection_name", None)
+    if client is None or collection is None:
+        return None
+    if not client.collection_exists(collection):
+        return 0
+    return int(client.count(collection_name=collection, exact=True).count)
+
+
+def fetch_store_nodes(vector_store: Any, node_ids: list[str]) -> list[BaseNode]:
+    """Nodes by id from the store (used when the BM25 side does not keep node texts)."""
+    return list(vector_store.get_nodes(node_ids=node_ids))

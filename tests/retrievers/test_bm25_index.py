@@ -1,0 +1,213 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from ragdrop.retrievers.bm25.index import BM25Index
+from ragdrop.retrievers.bm25.tokenizer import BM25Tokenizer
+from rank_bm25 import BM25Okapi
+
+pytestmark = pytest.mark.unit
+
+WORDS = [f"w{i}" for i in range(12)]
+doc_st = st.lists(st.sampled_from(WORDS), min_size=0, max_size=15)
+corpus_st = st.lists(doc_st, min_size=1, max_size=25).filter(lambda c: any(c))
+query_st = st.lists(st.sampled_from([*WORDS, "unknown"]), min_size=0, max_size=6)
+
+
+def build(docs: list[list[str]], **kw: float) -> BM25Index:
+    index = BM25Index(**kw)  # type: ignore[arg-type]
+    index.add_tokens([str(i) for i in range(len(docs))], docs)
+    return index
+
+
+@settings(max_examples=150, deadline=None)
+@given(corpus_st, st.lists(query_st, min_size=1, max_size=4))
+def test_scores_equal_rank_bm25(docs: list[list[str]], queries: list[list[str]]) -> None:
+    index = build(docs)
+    reference = BM25Okapi(docs)
+    for query in queries:
+        np.testing.assert_allclose(
+            index.get_scores(query), reference.get_scores(query), atol=1e-9, rtol=0
+        )
+
+
+@pytest.mark.parametrize(
+    ("k1", "b", "epsilon"), [(1.2, 0.5, 0.1), (2.0, 1.0, 0.5), (0.5, 0.0, 0.0)]
+)
+def test_scores_equal_rank_bm25_other_parameters(k1: float, b: float, epsilon: float) -> None:
+    docs = [["a", "b", "a"], ["a", "c"], ["a", "b", "d", "d"], ["e"], []]
+    index = build(docs, k1=k1, b=b, epsilon=epsilon)
+    reference = BM25Okapi(docs, k1=k1, b=b, epsilon=epsilon)
+    for query in (["a"], ["a", "a", "b"], ["d", "e", "zzz"]):
+        # rank_bm25 gives 0/0 = nan for an empty document when b=1; a missing term scores 0.
+        expected = np.nan_to_num(reference.get_scores(query), nan=0.0)
+        np.testing.assert_allclose(index.get_scores(query), expected, atol=1e-9, rtol=0)
+
+
+def test_negative_idf_gets_the_average_idf_floor() -> None:
+    docs = [["common", "x"], ["common", "y"], ["common"], ["z"]]
+    index = build(docs)
+    reference = BM25Okapi(docs)
+    assert reference.idf["common"] == pytest.approx(0.25 * reference.average_idf)
+    np.testing.assert_allclose(
+        index.get_scores(["common"]), reference.get_scores(["common"]), atol=1e-12
+    )
+
+
+def test_duplicate_query_terms_count_each_time() -> None:
+    index = build([["a", "b"], ["b", "c"], ["c"]])
+    single = index.search(["a"], top_k=1)[0][1]
+    double = index.search(["a", "a"], top_k=1)[0][1]
+    assert double == pytest.approx(2 * single)
+
+
+@st.composite
+def operations(draw: st.DrawFn) -> list[tuple[str, list[str], list[list[str]]]]:
+    ops: list[tuple[str, list[str], list[list[str]]]] = []
+    next_id = 0
+    live: list[str] = []
+    for _ in range(draw(st.integers(1, 8))):
+        kind = draw(st.sampled_from(["add", "add", "delete", "update"]))
+        if kind == "add" or not live:
+            n = draw(st.integers(1, 6))
+            ids = [f"d{next_id + i}" for i in range(n)]
+            next_id += n
+            ops.append(("add", ids, [draw(doc_st) for _ in ids]))
+            live += ids
+        else:
+            ids = draw(st.lists(st.sampled_from(live), min_size=1, max_size=3, unique=True))
+            if kind == "delete":
+                ops.append(("delete", ids, []))
+                live = [i for i in live if i not in ids]
+            else:
+                ops.append(("update", ids, [draw(doc_st) for _ in ids]))
+    return ops
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(operations(), st.lists(query_st, min_size=1, max_size=3))
+def test_incremental_updates_equal_a_rebuild(ops: list, queries: list[list[str]]) -> None:
+    index = BM25Index()
+    state: dict[str, list[str]] = {}
+    for kind, ids, docs in ops:
+        if kind == "add":
+            index.add_tokens(ids, docs)
+            state.update(zip(ids, docs, strict=True))
+        elif kind == "delete":
+            index.delete(ids)
+            for i in ids:
+                del state[i]
+        else:
+            index.delete(ids)
+            index.add_tokens(ids, docs)
+            state.update(zip(ids, docs, strict=True))
+    rebuilt = BM25Index()
+    rebuilt.add_tokens(list(state), list(state.values()))
+    assert sorted(index.ids) == sorted(rebuilt.ids)
+    for query in queries:
+        got = dict(index.search(query, top_k=100))
+        want = dict(rebuilt.search(query, top_k=100))
+        assert got.keys() == want.keys()
+        for key in want:
+            assert got[key] == pytest.approx(want[key], abs=1e-9)
+        if state and any(state.values()):
+            reference = BM25Okapi(list(state.values()))
+            expected = dict(zip(state, reference.get_scores(query), strict=True))
+            for key, score in got.items():
+                assert score == pytest.approx(expected[key], abs=1e-9)
+
+
+def test_many_small_adds_keep_few_segments() -> None:
+    index = BM25Index()
+    for i in range(200):
+        index.add_tokens([f"d{i}"], [["a", f"t{i}"]])
+    assert index.n_segments <= 8
+    assert len(index.search(["a"], top_k=500)) == 200
+
+
+def test_empty_corpus_and_empty_query_return_nothing() -> None:
+    assert BM25Index().search("anything") == []
+    index = BM25Index()
+    index.add(["a"], ["cats purr"])
+    assert index.search("") == []
+    assert index.search("the of and") == []
+    assert index.search("unseen words") == []
+
+
+def test_scores_not_positive_are_not_returned() -> None:
+    # "common" is in 3 of 4 docs: negative raw idf; with epsilon=0 its floor is 0.
+    index = build([["common"], ["common"], ["common"], ["rare"]], epsilon=0.0)
+    assert index.search(["common"], top_k=10) == []
+    assert [k for k, _ in index.search(["common", "rare"], top_k=10)] == ["3"]
+
+
+def test_ties_break_by_insertion_order() -> None:
+    index = build([["x"], ["x"], ["x"], ["y"], ["z"], ["v"], ["u"]])
+    assert [k for k, _ in index.search(["x"], top_k=3)] == ["0", "1", "2"]
+
+
+def test_accept_filters_before_top_k() -> None:
+    index = build([["x", "x"], ["x"], ["x", "y"], ["y"], ["z"], ["v"], ["u"]])
+    hits = index.search(["x"], top_k=1, accept=lambda key: key == "2")
+    assert [k for k, _ in hits] == ["2"]
+
+
+def test_add_existing_id_raises_and_update_replaces() -> None:
+    index = BM25Index()
+    index.add(["a", "b", "c"], ["cats", "birds", "fish"])
+    with pytest.raises(ValueError, match="already indexed"):
+        index.add(["a"], ["dogs"])
+    index.update(["a"], ["dogs"])
+    assert index.search("cats") == []
+    assert index.search("dogs")[0][0] == "a"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "fragment"),
+    [
+        ({"k1": -1}, "k1"),
+        ({"b": 2}, "b must"),
+        ({"epsilon": -0.1}, "epsilon"),
+        ({"idf": "x"}, "idf"),
+    ],
+)
+def test_invalid_parameters(kwargs: dict, fragment: str) -> None:
+    with pytest.raises(ValueError, match=fragment):
+        BM25Index(**kwargs)
+
+
+def test_save_load_round_trip_keeps_tokenizer_and_scores(tmp_path: Path) -> None:
+    tok = BM25Tokenizer(stopwords=["flow"], stemmer="english", lowercase=True)
+    index = BM25Index(tokenizer=tok, k1=1.2, b=0.7, idf="lucene")
+    index.add(["a", "b", "c"], ["Heat flows", "flow of heated air", "cold water"])
+    index.add(["d"], ["heating water"])
+    index.delete(["c"])
+    index.save(tmp_path / "bm25")
+    loaded = BM25Index.load(tmp_path / "bm25")
+    assert loaded.tokenizer == tok
+    assert (loaded.k1, loaded.b, loaded.idf) == (1.2, 0.7, "lucene")
+    assert loaded.search("heating flow", top_k=5) == index.search("heating flow", top_k=5)
+    loaded.add(["e"], ["more heat"])  # still incremental after loading
+    assert "e" in loaded
+    index.save(tmp_path / "bm25")  # replacing an existing directory
+    assert BM25Index.load(tmp_path / "bm25").ids == index.ids
+
+
+def test_load_rejects_unknown_format_and_never_unpickles(tmp_path: Path) -> None:
+    index = BM25Index()
+    index.add(["a"], ["cats"])
+    index.save(tmp_path / "i")
+    header = json.loads((tmp_path / "i" / "header.json").read_text())
+    header["version"] = 999
+    (tmp_path / "i" / "header.json").write_text(json.dumps(header))
+    with pytest.raises(ValueError, match="version"):
+        BM25Index.load(tmp_path / "i")
+    index.save(tmp_path / "j")
+    np.save(tmp_path / "j" / "df.npy", np.array([object()], dtype=object), allow_pickle=True)
+    with pytest.raises(ValueError):
+        BM25Index.load(tmp_path / "j")
