@@ -208,7 +208,10 @@ class RagdropMetrics:
         """One HTTP request; ``endpoint`` is the route template (``/jobs/{job_id}``), not the URL."""
         endpoint = self._endpoint(endpoint)
         method = method if method in _METHODS else OTHER
-        status_label = str(status) if 100 <= status <= 599 else OTHER
+        if status in _STATUSES:
+            status_label = str(status)
+        else:
+            status_label = f"{status // 100}xx" if 100 <= status <= 599 else OTHER
         self.requests.labels(endpoint=endpoint, method=method, status=status_label).inc()
         self.request_seconds.labels(endpoint=endpoint).observe(seconds)
 
@@ -218,6 +221,10 @@ class RagdropMetrics:
 
 
 _METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
+# Codes kept exactly; any other is reported by class ("4xx"), so statuses stay bounded.
+_STATUSES = frozenset(
+    {200, 201, 202, 204, 400, 401, 403, 404, 405, 409, 413, 415, 422, 429, 500, 502, 503, 504}
+)
 
 
 def cache_events_counter(registry: CollectorRegistry, namespace: str = "ragdrop") -> Counter:
