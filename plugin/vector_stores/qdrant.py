@@ -367,6 +367,27 @@ class CachedQdrantVectorStore(BasePydanticVectorStore):
             listener(event)
 
     # -- writes ------------------------------------------------------------------------------
+    def _with_layout(
+        self, build: Callable[[CollectionLayout], Call | Parallel], create_size: int | None = None
+    ) -> Op:
+        """Send ``build(layout)``; if it fails on a remembered layout (the collection may have
+        been dropped or recreated by someone else), re-read the layout and try once more.
+        Returns (layout, response), or (None, None) when the collection does not exist."""
+        remembered = self._layout is not None
+        layout = yield from self._ensure_layout(create_size)
+        if layout is None:
+            return None, None
+        try:
+            return layout, (yield build(layout))
+        except Exception:
+            if not remembered:
+                raise
+        self._layout = None
+        layout = yield from self._ensure_layout(create_size)
+        if layout is None:
+            return None, None
+        return layout, (yield build(layout))
+
     def _add_op(self, nodes: Sequence[BaseNode]) -> Op:
         nodes = list(nodes)
         if not nodes:
@@ -374,14 +395,13 @@ class CachedQdrantVectorStore(BasePydanticVectorStore):
         ids = [n.node_id for n in nodes]
         first = nodes[0].embedding
         size = len(first) if first is not None else 0
-        known = self._layout is not None
-        if not known:
+        if self._layout is None:
             # Checked before the collection is created, so a bad call writes nothing.
             validate_vectors(
                 [n.embedding for n in nodes], size, distance=self.settings.distance, ids=ids
             )
-        layout = yield from self._ensure_layout(size)
-        with stage("upsert"):
+
+        def upserts(layout: CollectionLayout) -> Parallel:
             points = build_points(
                 nodes,
                 size=layout.size,
@@ -391,19 +411,23 @@ class CachedQdrantVectorStore(BasePydanticVectorStore):
                 sparse_doc_fn=self._sparse_doc_fn,
                 flat_metadata=self.flat_metadata,
             )
-            calls = [
-                Call(
-                    "upsert",
-                    {
-                        "collection_name": self.collection_name,
-                        "points": points[i : i + self.batch_size],
-                        "wait": True,
-                    },
-                )
-                for i in range(0, len(points), self.batch_size)
-            ]
+            return Parallel(
+                [
+                    Call(
+                        "upsert",
+                        {
+                            "collection_name": self.collection_name,
+                            "points": points[i : i + self.batch_size],
+                            "wait": True,
+                        },
+                    )
+                    for i in range(0, len(points), self.batch_size)
+                ]
+            )
+
+        with stage("upsert"):
             try:
-                yield Parallel(calls)
+                yield from self._with_layout(upserts, size)
             finally:
                 self._bump()
         self._notify(WriteEvent("add", nodes=nodes, node_ids=ids))
@@ -438,18 +462,16 @@ class CachedQdrantVectorStore(BasePydanticVectorStore):
                 node_ids=(yield from self._ids_matching(flt)),
                 ref_doc_id=event.ref_doc_id,
             )
+        call = Call(
+            "delete",
+            {"collection_name": self.collection_name, "points_selector": selector, "wait": True},
+        )
         try:
-            yield Call(
-                "delete",
-                {
-                    "collection_name": self.collection_name,
-                    "points_selector": selector,
-                    "wait": True,
-                },
-            )
+            layout, _ = yield from self._with_layout(lambda _layout: call)
         finally:
             self._bump()
-        self._notify(event)
+        if layout is not None:
+            self._notify(event)
         return None
 
     def _delete_ref_doc_op(self, ref_doc_id: str) -> Op:
@@ -630,11 +652,12 @@ class CachedQdrantVectorStore(BasePydanticVectorStore):
                 hit = cache.get(key)
             if hit is not None:
                 return result_from_json(hit)
-        layout = yield from self._ensure_layout()
-        if layout is None:
-            return VectorStoreQueryResult(nodes=[], similarities=[], ids=[])
         with stage("vector"):
-            response = yield Call("query_points", self._query_request(query, layout, flt, params))
+            layout, response = yield from self._with_layout(
+                lambda layout: Call("query_points", self._query_request(query, layout, flt, params))
+            )
+            if layout is None:
+                return VectorStoreQueryResult(nodes=[], similarities=[], ids=[])
             data = hits_to_json(response.points)
         if cache is not None and key is not None and epoch is not None:
             with stage("cache"):

@@ -1,0 +1,155 @@
+"""Query cache through the store (hits, invalidation, errors) and backup → restore."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from conftest import DIM, make_nodes
+from llama_index.core.schema import TextNode
+from llama_index.core.vector_stores.types import (
+    MetadataFilter,
+    MetadataFilters,
+    VectorStoreQuery,
+    VectorStoreQueryMode,
+)
+from qdrant_client import QdrantClient
+from ragdrop.vector_stores import CachedQdrantVectorStore
+
+pytestmark = pytest.mark.integration
+
+
+def _q(vector: list[float], k: int = 5, **kw: Any) -> VectorStoreQuery:
+    return VectorStoreQuery(query_embedding=vector, similarity_top_k=k, **kw)
+
+
+def test_repeated_query_is_served_from_cache(
+    qdrant_client: Any, nodes: list[TextNode], tmp_path: Path
+) -> None:
+    store = CachedQdrantVectorStore("c", client=qdrant_client, cache_dir=tmp_path)
+    store.add(nodes)
+    first = store.query(_q(nodes[0].embedding))
+    cache = store.query_cache
+    assert cache is not None
+    hits = cache.cache.stats.hits
+    again = store.query(_q(nodes[0].embedding))
+    assert cache.cache.stats.hits > hits
+    assert again.ids == first.ids and again.similarities == first.similarities
+    assert [n.get_content() for n in again.nodes] == [n.get_content() for n in first.nodes]
+    # A different top_k, filter or mode is a different entry.
+    other = store.query(_q(nodes[0].embedding, 3))
+    assert other.ids == first.ids[:3]
+    filtered = store.query(
+        _q(
+            nodes[0].embedding,
+            filters=MetadataFilters(filters=[MetadataFilter(key="colour", value="blue")]),
+        )
+    )
+    assert all(n.metadata["colour"] == "blue" for n in filtered.nodes)
+
+
+def test_write_through_another_instance_invalidates(
+    qdrant_client: Any, nodes: list[TextNode], tmp_path: Path
+) -> None:
+    reader = CachedQdrantVectorStore("c", client=qdrant_client, cache_dir=tmp_path)
+    writer = CachedQdrantVectorStore("c", client=qdrant_client, cache_dir=tmp_path)
+    writer.add(nodes)
+    probe = nodes[4].embedding
+    assert reader.query(_q(probe, 1)).ids == ["node-4"]
+    writer.delete_nodes(["node-4"])
+    assert reader.query(_q(probe, 1)).ids != ["node-4"]
+    writer.add([nodes[4].model_copy(update={"text": "changed"})])
+    result = reader.query(_q(probe, 1))
+    assert result.ids == ["node-4"] and result.nodes[0].get_content() == "changed"
+    writer.delete("doc-1")
+    assert "node-4" not in reader.query(_q(probe, 30)).ids
+    writer.clear()
+    assert reader.query(_q(probe, 1)).ids == []
+
+
+def test_errors_are_not_cached(qdrant_client: Any, nodes: list[TextNode], tmp_path: Path) -> None:
+    store = CachedQdrantVectorStore("c", client=qdrant_client, cache_dir=tmp_path)
+    store.add(nodes)
+    with pytest.raises(ValueError):
+        store.query(_q([1.0] * (DIM + 1)))
+    with pytest.raises(ValueError):
+        store.query(
+            VectorStoreQuery(
+                query_embedding=nodes[0].embedding, query_str="x", mode=VectorStoreQueryMode.HYBRID
+            )
+        )
+    assert store.query_cache is not None
+    assert len(store.query_cache.cache) == 1  # only the epoch token
+
+
+def test_result_computed_before_a_write_is_not_stored(
+    qdrant_client: Any, nodes: list[TextNode], tmp_path: Path
+) -> None:
+    store = CachedQdrantVectorStore("c", client=qdrant_client, cache_dir=tmp_path)
+    store.add(nodes)
+    op = store._query_op(_q(nodes[0].embedding, 1), {})
+    step = op.send(None)  # the query has read the epoch and asks Qdrant
+    while step.method != "query_points":
+        step = op.send(store._step_sync(step))
+    response = store._step_sync(step)
+    store.delete_nodes(["node-0"])  # a write lands while the query is in flight
+    with pytest.raises(StopIteration) as done:
+        op.send(response)
+    assert done.value.value.ids == ["node-0"]  # the in-flight caller gets its answer...
+    assert store.query(_q(nodes[0].embedding, 1)).ids != ["node-0"]  # ...nobody else does
+
+
+def _all_points(client: Any, name: str) -> dict[str, tuple[Any, dict[str, Any]]]:
+    records, _ = client.scroll(
+        collection_name=name, limit=10_000, with_vectors=True, with_payload=True
+    )
+    return {str(r.id): (r.vector, r.payload) for r in records}
+
+
+def _same_vectors(a: Any, b: Any) -> bool:
+    if isinstance(a, dict):
+        return set(a) == set(b) and all(_same_vectors(a[k], b[k]) for k in a)
+    if hasattr(a, "indices"):
+        return list(a.indices) == list(b.indices) and np.allclose(a.values, b.values)
+    return np.array_equal(np.float32(a), np.float32(b))
+
+
+@pytest.mark.parametrize("hybrid", [False, True])
+def test_backup_restore_round_trip(tmp_path: Path, hybrid: bool) -> None:
+    source = QdrantClient(":memory:")
+    store = CachedQdrantVectorStore("src", client=source, enable_hybrid=hybrid)
+    store.add(make_nodes(40, seed=3))
+    report = store.backup(tmp_path / "backup")
+    assert report["points"] == 40 and report["snapshot"] is None  # local mode: no snapshots
+    manifest = json.loads((tmp_path / "backup" / "manifest.json").read_text())
+    assert manifest["layout"]["sparse_name"] == ("text-sparse-new" if hybrid else None)
+
+    target = QdrantClient(path=str(tmp_path / "disk"))
+    restored = CachedQdrantVectorStore("dst", client=target, enable_hybrid=hybrid)
+    assert restored.restore(tmp_path / "backup")["points"] == 40
+    before, after = _all_points(source, "src"), _all_points(target, "dst")
+    assert set(before) == set(after)
+    for point_id, (vector, payload) in before.items():
+        assert _same_vectors(vector, after[point_id][0])
+        assert payload == after[point_id][1]
+    probe = make_nodes(40, seed=3)[7].embedding
+    assert restored.query(_q(probe, 3)).ids == store.query(_q(probe, 3)).ids
+    with pytest.raises(ValueError, match="overwrite=True"):
+        restored.restore(tmp_path / "backup")
+    assert restored.restore(tmp_path / "backup", overwrite=True)["points"] == 40
+    source.close()
+    target.close()
+
+
+def test_restore_refuses_foreign_directory(tmp_path: Path) -> None:
+    store = CachedQdrantVectorStore("x", client=QdrantClient(":memory:"))
+    with pytest.raises(ValueError, match="not a backup directory"):
+        store.restore(tmp_path)
+    (tmp_path / "manifest.json").write_text(json.dumps({"format": "other"}))
+    with pytest.raises(ValueError, match="unsupported backup format"):
+        store.restore(tmp_path)
+    with pytest.raises(ValueError, match="does not exist"):
+        store.backup(tmp_path / "b")
