@@ -78,6 +78,21 @@ def embedded_text(source: BaseNode, content: str, include_metadata: bool) -> str
     return str(template.format(content=content, metadata_str=metadata_str).strip())
 
 
+def _related_info(source: BaseNode) -> RelatedNodeInfo:
+    try:
+        return source.as_related_node_info()
+    except UnicodeEncodeError:
+        # LlamaIndex hashes a Document's text as strict UTF-8, which a lone surrogate breaks.
+        text = source.get_content(metadata_mode=MetadataMode.NONE)
+        digest = hashlib.sha256(f"{text}{source.metadata}".encode("utf-8", "surrogatepass"))
+        return RelatedNodeInfo(
+            node_id=source.node_id,
+            node_type=source.get_type(),
+            metadata=source.metadata,
+            hash=digest.hexdigest(),
+        )
+
+
 class ChunkingNodeParser(NodeParser):
     """Base of ragdrop's node parsers: budgets in model tokens, exact offsets, stable ids.
 
@@ -230,7 +245,14 @@ class ChunkingNodeParser(NodeParser):
                     "metadata keys from embedding (excluded_embed_metadata_keys) or raise "
                     "chunk_size"
                 )
-        flat = [doc.text[s:e] for doc in docs for s, e in doc.sentences]
+        if self._gaps_in_counts(counter):
+            flat = [
+                doc.text[doc.sentences[i - 1][1] if i else s : e]
+                for doc in docs
+                for i, (s, e) in enumerate(doc.sentences)
+            ]
+        else:
+            flat = [doc.text[s:e] for doc in docs for s, e in doc.sentences]
         counts = counter.count_many(flat)
         at = 0
         for doc in docs:
@@ -243,9 +265,15 @@ class ChunkingNodeParser(NodeParser):
             logger.warning("replaced %d NUL or lone surrogate characters by U+FFFD", sanitized)
         return docs
 
+    def _gaps_in_counts(self, counter: TokenCounter) -> bool:
+        # BPE tokens: whitespace before a word can cost a token, so count it with the word.
+        return not counter.additive and self.size_unit is not SizeUnit.CHARACTERS
+
     def _atomize(self, doc: PreparedDoc, budget: int) -> Atoms:
         counter, _ = self._resolve()
-        return atomize(doc.text, doc.sentences, doc.counts, budget, counter)
+        return atomize(
+            doc.text, doc.sentences, doc.counts, budget, counter, self._gaps_in_counts(counter)
+        )
 
     def _gaps(self, atoms: Atoms) -> list[int] | None:
         if self.size_unit is not SizeUnit.CHARACTERS:
@@ -298,7 +326,7 @@ class ChunkingNodeParser(NodeParser):
 
     def _build_nodes(self, doc: PreparedDoc, spans: list[Span]) -> list[TextNode]:
         source = doc.source
-        source_info: RelatedNodeInfo = source.source_node or source.as_related_node_info()
+        source_info = source.source_node or _related_info(source)
         custom_ids = self.id_func is not default_id_func
         nodes: list[TextNode] = []
         for i, (start, end) in enumerate(spans):

@@ -47,6 +47,7 @@ def atomize(
     counts: Sequence[int],
     budget: int,
     counter: TokenCounter,
+    with_gaps: bool = False,
 ) -> Atoms:
     """Split every span costing more than ``budget`` into clauses, then words, then tokens.
 
@@ -56,6 +57,8 @@ def atomize(
         counts: the size of each span, as measured by ``counter``.
         budget: the most units one atom may cost.
         counter: measures the new, smaller pieces (one batch call per level).
+        with_gaps: measure each new piece together with the whitespace before it, for
+            units such as BPE tokens where whitespace is not free.
 
     Raises:
         ValueError: when a single character costs more than ``budget``.
@@ -80,7 +83,12 @@ def atomize(
             for i, (ss, se) in enumerate(subs):
                 fresh.append(len(refined))
                 refined.append((ss, se, -1, strength if i == len(subs) - 1 else level))
-        sizes = counter.count_many([text[refined[i][0] : refined[i][1]] for i in fresh])
+        sizes = counter.count_many(
+            [
+                text[refined[i - 1][1] if with_gaps and i else refined[i][0] : refined[i][1]]
+                for i in fresh
+            ]
+        )
         for i, size in zip(fresh, sizes, strict=True):
             s, e, _, strength = refined[i]
             refined[i] = (s, e, size, strength)
@@ -161,12 +169,15 @@ def pack_atoms(
     strengths = atoms.strengths
     chunks: list[tuple[int, int]] = []
     a = 0
+    last_end = -1
     while a < n:
         b = a
         while b + 1 < n and cost(a, b + 1) <= budget:
             b += 1
-        if b + 1 < n and b > a:
-            best = max(strengths[a : b + 1])
+        # Back off only to boundaries past the previous chunk's end, so every chunk adds text.
+        lo = max(a, last_end + 1)
+        if b + 1 < n and b > lo:
+            best = max(strengths[lo : b + 1])
             if strengths[b] < best:
                 k = b
                 while strengths[k] < best:
@@ -174,6 +185,7 @@ def pack_atoms(
                 if cost(a, k) >= min_fill * budget:
                     b = k
         chunks.append((a, b))
+        last_end = b
         if b + 1 >= n:
             break
         m = b + 1

@@ -8,9 +8,11 @@ by whitespace is the sum of their counts; when it is not, chunkers recount their
 from __future__ import annotations
 
 import copy
+import os
 import threading
 from collections.abc import Sequence
 from enum import StrEnum
+from pathlib import Path
 from typing import Any, Protocol
 
 
@@ -101,6 +103,23 @@ class HuggingFaceTokenCounter:
         return _cut_points_from_offsets(offsets, budget)
 
 
+def _get_encoding_offline_first(encoding_name: str) -> Any:
+    import tiktoken
+
+    # LlamaIndex ships cl100k_base and gpt2 files; use them like LlamaIndex does, so that
+    # no download is needed (the variable is restored at once, as LlamaIndex does).
+    if "TIKTOKEN_CACHE_DIR" in os.environ:
+        return tiktoken.get_encoding(encoding_name)
+    import llama_index.core
+
+    bundled = Path(llama_index.core.__file__).parent / "_static" / "tiktoken_cache"
+    os.environ["TIKTOKEN_CACHE_DIR"] = str(bundled)
+    try:
+        return tiktoken.get_encoding(encoding_name)
+    finally:
+        os.environ.pop("TIKTOKEN_CACHE_DIR", None)
+
+
 class TiktokenCounter:
     """Counts tokens of a tiktoken encoding (e.g. ``cl100k_base``); BPE merges whitespace."""
 
@@ -110,11 +129,17 @@ class TiktokenCounter:
         import tiktoken
 
         try:
-            self._encoding = tiktoken.get_encoding(encoding_name)
+            self._encoding = _get_encoding_offline_first(encoding_name)
         except ValueError as exc:
             raise ValueError(
                 f"tiktoken_encoding={encoding_name!r} is unknown; allowed: "
                 f"{sorted(tiktoken.list_encoding_names())}"
+            ) from exc
+        except OSError as exc:  # requests' errors are OSErrors
+            raise ValueError(
+                f"tiktoken_encoding={encoding_name!r} is not cached and cannot be downloaded; "
+                "set TIKTOKEN_CACHE_DIR to a directory that holds it, or use "
+                "size_unit='tokens'"
             ) from exc
 
     def count_many(self, texts: Sequence[str]) -> list[int]:
