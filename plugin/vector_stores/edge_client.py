@@ -359,6 +359,16 @@ class QdrantEdgeLocal(QdrantBase):
 
         return models.VersionInfo(title="qdrant-edge", version=version("qdrant-edge-py"))
 
+    def _no_snapshots(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError(
+            "Qdrant Edge cannot create, list or recover collection snapshots (it only applies "
+            "server shard snapshots); back up with the store's portable export instead"
+        )
+
+    create_snapshot = list_snapshots = delete_snapshot = recover_snapshot = _no_snapshots
+    create_full_snapshot = list_full_snapshots = delete_full_snapshot = _no_snapshots
+    create_shard_snapshot = list_shard_snapshots = recover_shard_snapshot = _no_snapshots
+
     # ------------------------------------------------------------------ payload indexes
 
     def create_payload_index(

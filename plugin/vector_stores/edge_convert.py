@@ -202,6 +202,14 @@ def _match(match: Any) -> Any:
     if match is None:
         return None
     if isinstance(match, models.MatchValue):
+        if isinstance(match.value, bool):
+            # qdrant-edge-py 0.9 turns a bool into an int here (True -> 1), which matches the
+            # integer 1 and never the boolean true: refuse rather than answer wrongly
+            raise NotImplementedError(
+                f"MatchValue(value={match.value!r}): Qdrant Edge 0.9 cannot match booleans "
+                "(its binding converts them to integers); store the flag as a keyword or "
+                "integer, or use qdrant-client local mode/a server"
+            )
         return edge.MatchValue(match.value)
     if isinstance(match, models.MatchText):
         return edge.MatchText(match.text)
