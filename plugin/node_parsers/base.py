@@ -180,7 +180,9 @@ class ChunkingNodeParser(NodeParser):
             return CharacterCounter(), int(self.chunk_size or 0)
         if self.size_unit is SizeUnit.TIKTOKEN:
             return TiktokenCounter(self.tiktoken_encoding), int(self.chunk_size or 0)
-        model = None if self.tokenizer is not None else self._model_for_tokens()
+        model = self.embed_model
+        if model is None and self.tokenizer is None:
+            model = self._model_for_tokens()
         tokenizer = (
             self.tokenizer if self.tokenizer is not None else getattr(model, "tokenizer", None)
         )
@@ -191,7 +193,7 @@ class ChunkingNodeParser(NodeParser):
                 "tokenizer>, or size_unit='tiktoken' or 'characters' with a chunk_size"
             )
         counter = HuggingFaceTokenCounter(tokenizer)
-        window = getattr(model, "max_seq_length", None) if model is not None else None
+        window = getattr(model, "max_seq_length", None)
         if window is None:
             window = getattr(tokenizer, "model_max_length", None)
             window = window if isinstance(window, int) and window < 1_000_000 else None

@@ -281,3 +281,16 @@ def test_bad_settings_name_the_argument(kwargs: dict[str, Any], message: str) ->
 def test_unknown_size_unit_lists_the_allowed_values() -> None:
     with pytest.raises(ValueError, match=r"\['tokens', 'characters', 'tiktoken'\]"):
         FixedSizeNodeParser(size_unit="words", chunk_size=10)
+
+
+def test_metadata_glued_to_content_is_recounted(minilm_tokenizer: Any) -> None:
+    doc = Document(
+        text="ing" + " ingredient" * 60,
+        id_="d",
+        metadata={"k": "cook"},
+        text_template="{metadata_str}{content}",  # "k: cook" + "ing..." -> "cooking"
+    )
+    parser = FixedSizeNodeParser(tokenizer=minilm_tokenizer, chunk_size=12)
+    nodes = parser.get_nodes_from_documents([doc])
+    assert all(count(minilm_tokenizer, n.get_content(MetadataMode.EMBED)) <= 12 for n in nodes)
+    assert "".join(n.text.replace(" ", "") for n in nodes).count("ingredient") == 60
