@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import shutil
@@ -185,21 +186,25 @@ class BM25Index:
             if taken:
                 raise ValueError(f"ids already indexed (use update): {taken[:5]!r}")
             vocab = self._vocab
-            setdefault = vocab.setdefault
-            term_ids: list[int] = []
-            local_docs: list[int] = []
+            new_terms: set[str] = set()
+            for doc in tokens:
+                new_terms.update(doc)
+            new_terms.difference_update(vocab)
+            vocab.update(zip(sorted(new_terms), range(len(vocab), len(vocab) + len(new_terms))))
             lengths = np.fromiter((len(t) for t in tokens), dtype=np.int64, count=len(ids))
-            for i, doc in enumerate(tokens):
-                term_ids.extend([setdefault(t, len(vocab)) for t in doc])
-                local_docs.extend([i] * len(doc))
+            lookup = vocab.__getitem__
+            term_ids = np.fromiter(
+                itertools.chain.from_iterable(map(lookup, doc) for doc in tokens),
+                dtype=np.int64,
+                count=int(lengths.sum()),
+            )
+            local_docs = np.repeat(np.arange(len(ids), dtype=np.int64), lengths)
             first = len(self._keys)
             n_new = len(ids)
             postings: _Segment | None = None
-            if term_ids:
+            if term_ids.size:
                 # One sort of (term, doc) keys gives sorted postings and term frequencies.
-                keys = np.asarray(term_ids, dtype=np.int64) * n_new + np.asarray(
-                    local_docs, dtype=np.int64
-                )
+                keys = term_ids * n_new + local_docs
                 uniq, tf = np.unique(keys, return_counts=True)
                 terms = uniq // n_new
                 postings = _build_segment(terms, uniq % n_new + first, tf)

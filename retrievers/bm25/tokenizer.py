@@ -41,7 +41,7 @@ class BM25Tokenizer(BaseModel):
 
     _pattern: Any = PrivateAttr(default=None)
     _stop: frozenset[str] = PrivateAttr(default_factory=frozenset)
-    _stem_cache: dict[str, str] = PrivateAttr(default_factory=dict)
+    _word_cache: dict[str, str] = PrivateAttr(default_factory=dict)
     _stemmer: Any = PrivateAttr(default=None)
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
 
@@ -94,45 +94,48 @@ class BM25Tokenizer(BaseModel):
     def __hash__(self) -> int:
         return hash(tuple(sorted((k, str(v)) for k, v in self.model_dump().items())))
 
-    def _stem_words(self, words: list[str]) -> list[str]:
-        # PyStemmer objects are not thread-safe; stem each distinct word once and cache it.
-        cache = self._stem_cache
-        missing = [w for w in set(words) if w not in cache]
-        if missing:
+    def _learn(self, words: set[str]) -> None:
+        """Add the final term ("" = dropped) of each new word to the word cache."""
+        stop = self._stop
+        kept = [w for w in words if w not in stop]
+        terms = kept
+        if self.stemmer is not None and kept:
+            # PyStemmer objects are not thread-safe.
             with self._lock:
                 if self._stemmer is None:
                     import Stemmer
 
                     self._stemmer = Stemmer.Stemmer(self.stemmer)
-                stems = self._stemmer.stemWords(missing)
-            if len(cache) > 1_000_000:
-                cache.clear()
-            cache.update(zip(missing, stems, strict=True))
-        return [cache[w] for w in words]
+                terms = self._stemmer.stemWords(kept)
+        cache = self._word_cache
+        if len(cache) > 2_000_000:
+            cache.clear()
+        cache.update(dict.fromkeys(words, ""))
+        cache.update(zip(kept, terms, strict=True))
 
     def __call__(self, text: str) -> list[str]:
         """The terms of ``text``, in order, duplicates kept."""
         return self.tokenize_many([text])[0]
 
     def tokenize_many(self, texts: list[str]) -> list[list[str]]:
-        """Terms of each text; stems every distinct word of the batch once."""
+        """Terms of each text; each distinct word is stemmed once and then cached."""
         findall = self._pattern.findall
-        stop = self._stop
-        out: list[list[str]] = []
+        lowercase = self.lowercase
+        words_per_text: list[list[str]] = []
         for text in texts:
             if not isinstance(text, str):
                 raise TypeError(f"text must be str, got {type(text).__name__}")
-            if self.lowercase:
-                text = text.lower()
-            words = findall(text)
-            if stop:
-                words = [w for w in words if w not in stop]
-            out.append(words)
-        if self.stemmer is not None:
-            flat = [w for words in out for w in words]
-            stemmed = iter(self._stem_words(flat))
-            out = [[next(stemmed) for _ in words] for words in out]
-        return out
+            words_per_text.append(findall(text.lower() if lowercase else text))
+        cache = self._word_cache
+        new: set[str] = set()
+        for words in words_per_text:
+            new.update(words)
+        new.difference_update(cache)
+        if new:
+            self._learn(new)
+            cache = self._word_cache
+        lookup = cache.__getitem__
+        return [[t for t in map(lookup, words) if t] for words in words_per_text]
 
     def to_config(self) -> dict[str, Any]:
         """JSON-safe configuration, stored next to the index."""
