@@ -65,5 +65,32 @@ def build_retriever(
 
 
 def build_postprocessors(config: PipelineConfig) -> tuple[list[BaseNodePostprocessor], str]:
-    """Postprocessors after retrieval, and a line saying what was chosen and why."""
-    return [], "reranking: not available yet"
+    """Postprocessors after retrieval, and a line saying what was chosen and why.
+
+    Reranks with a cross-encoder when one is available offline: ``config.rerank_model``,
+    else ``RAGDROP_RERANK_MODEL``, else ms-marco-MiniLM-L-6-v2 in the local hub cache.
+    A configured model that is missing raises ModelNotAvailableError naming the fix.
+    """
+    from ragdrop.postprocessors import (
+        DEFAULT_RERANK_MODEL,
+        RERANK_MODEL_ENV,
+        CrossEncoderReranker,
+        find_cross_encoder,
+    )
+
+    if not config.rerank:
+        return [], "reranking: off (rerank=False / --no-rerank)"
+    model = find_cross_encoder(config.rerank_model)
+    if model is None:
+        return [], (
+            f"reranking: skipped, no cross-encoder found ({DEFAULT_RERANK_MODEL} is not in "
+            "the local Hugging Face cache). To enable it, pass a local cross-encoder "
+            f"directory: --rerank-model /path/to/cross-encoder, or set "
+            f"{RERANK_MODEL_ENV}=/path/to/cross-encoder"
+        )
+    reranker = CrossEncoderReranker(
+        model=model,
+        top_n=config.top_k,
+        cache_dir=str(config.cache_dir) if config.cache else None,
+    )
+    return [reranker], f"reranking: on (model {model})"

@@ -249,21 +249,38 @@ def test_missing_model_names_the_model_and_the_fix(name: str) -> None:
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"device": "gpu"}, {"top_n": 0}, {"batch_size": 0}, {"backend": "tensorrt"}, {"model": " "}],
+    [
+        {"device": "gpu"},
+        {"top_n": 0},
+        {"batch_size": 0},
+        {"backend": "tensorrt"},
+        {"model": " "},
+        {"precision": "int4"},
+        {"precision": "int8", "backend": "onnx"},
+    ],
 )
 def test_invalid_settings_are_refused(kwargs: dict[str, object]) -> None:
     with pytest.raises(ValueError):
         CrossEncoderReranker(**kwargs)
 
 
-def test_quantized_model_scores_every_candidate(
-    tiny_cross_encoder_path: Path, candidates: list[NodeWithScore]
+@pytest.mark.parametrize("precision", ["int8", "bfloat16"])
+def test_reduced_precision_scores_every_candidate(
+    tiny_cross_encoder_path: Path,
+    candidates: list[NodeWithScore],
+    reranker: CrossEncoderReranker,
+    precision: str,
 ) -> None:
     model = CrossEncoderReranker(
-        model=str(tiny_cross_encoder_path), top_n=None, device="cpu", quantize=True
+        model=str(tiny_cross_encoder_path), top_n=None, device="cpu", precision=precision
     )
     out = model.postprocess_nodes(candidates, query_str=QUERY)
     assert len(out) == len(candidates) and all(type(n.score) is float for n in out)
+    full = {
+        n.node.node_id: n.score for n in reranker.postprocess_nodes(candidates, query_str=QUERY)
+    }
+    for node in out:  # close to float32, not equal (the ranking agreement is benchmarked)
+        assert node.score == pytest.approx(full[node.node.node_id], abs=0.05)
 
 
 def test_missing_backend_package_says_what_to_install(

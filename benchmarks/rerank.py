@@ -1,0 +1,329 @@
+"""Cross-encoder reranking: ragdrop's CrossEncoderReranker vs LlamaIndex's SentenceTransformerRerank.
+
+No cross-encoder weights can be downloaded here, so the benchmark builds one with the
+architecture and cost of ``cross-encoder/ms-marco-MiniLM-L-6-v2`` (BERT, 6 layers, 384
+hidden, 512 positions, one output): the bundled all-MiniLM-L6-v2 encoder plus a linear
+relevance head fitted on a few BEIR pairs (see `build_minilm_cross_encoder`). Pass
+``--model`` to measure a real cross-encoder instead.
+
+For 20/50/100 candidates of ~200 and ~400 tokens (SciFact text cut at token boundaries) it
+times, interleaved in one run on the same model and inputs:
+
+- ``llamaindex``: ``SentenceTransformerRerank`` (max_length hard-wired to 512), the baseline;
+- ``ours``: ``CrossEncoderReranker`` defaults (the model's own max_length: 512 here), float32;
+- ``@256``: ``max_length=256`` (query kept whole, passage cut), float32;
+- ``bf16`` / ``int8``: ``precision="bfloat16"`` / ``"int8"`` (dynamic quantisation);
+- ``cached``: the same question again with ``cache_dir`` set (the model never runs).
+
+Usage: ``python -m benchmarks.rerank [--quick] [--model DIR] [--data DIR] [--repeats N]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+DEFAULT_DATA = Path("/work/shared/evaldata/scifact")
+QUERIES = [
+    "does vitamin d supplementation reduce the risk of fractures in older adults",
+    "what is the role of microRNA in tumour suppression",
+    "how do T cells respond to chronic viral infection",
+]
+
+
+def build_minilm_cross_encoder(out: Path, data: Path, pairs: int) -> Path:
+    """Save a BertForSequenceClassification (1 label) on the bundled MiniLM-L6 encoder.
+
+    A random head reads a direction of tiny variance (logits within +-0.05), where any
+    rounding reorders everything; a trained reranker's head reads the relevance direction.
+    So the head is a linear probe fitted on ``pairs`` (query, relevant / random passage)
+    pairs of the BEIR data: the same architecture and cost, scores with a realistic spread.
+    """
+    import numpy as np
+    import torch
+    from ragdrop.embeddings import bundled_minilm_path
+    from transformers import AutoTokenizer, BertForSequenceClassification
+    from transformers.utils import logging as hf_logging
+
+    source = str(bundled_minilm_path())
+    torch.manual_seed(0)
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # the new head is "missing" from the checkpoint, as meant
+    try:
+        model = BertForSequenceClassification.from_pretrained(source, num_labels=1)
+    finally:
+        hf_logging.set_verbosity(verbosity)
+    model.eval()
+    tokenizer = AutoTokenizer.from_pretrained(source)
+
+    docs = {}
+    with open(data / "corpus.jsonl", encoding="utf-8") as fh:
+        for line in fh:
+            row = json.loads(line)
+            docs[str(row["_id"])] = f"{row.get('title', '')}. {row.get('text', '')}"
+    queries = {}
+    with open(data / "queries.jsonl", encoding="utf-8") as fh:
+        for line in fh:
+            row = json.loads(line)
+            queries[str(row["_id"])] = row["text"]
+    import random
+
+    rng = random.Random(0)
+    doc_ids = sorted(docs)
+    examples: list[tuple[str, str, int]] = []
+    with open(data / "qrels" / "test.tsv", encoding="utf-8") as fh:
+        next(fh)
+        for line in fh:
+            qid, did, grade = line.rstrip("\n").split("\t")
+            if int(grade) > 0 and qid in queries and did in docs:
+                examples.append((queries[qid], docs[did], 1))
+                examples.append((queries[qid], docs[rng.choice(doc_ids)], 0))
+            if len(examples) >= pairs:
+                break
+    feats, labels = [], []
+    with torch.inference_mode():
+        for start in range(0, len(examples), 16):
+            chunk = examples[start : start + 16]
+            enc = tokenizer(
+                [q for q, _, _ in chunk],
+                [d for _, d, _ in chunk],
+                padding=True,
+                truncation="only_second",
+                max_length=256,
+                return_tensors="pt",
+            )
+            feats.append(model.bert(**enc).pooler_output.numpy())
+            labels += [y for _, _, y in chunk]
+    x, y = np.concatenate(feats), np.array(labels)
+    pos, neg = x[y == 1], x[y == 0]
+    cov = np.cov(x, rowvar=False) + 1e-2 * np.eye(x.shape[1])
+    w = np.linalg.solve(cov, pos.mean(0) - neg.mean(0))  # Fisher discriminant
+    logits = x @ w
+    scale = 3.0 / (logits.std() + 1e-9)  # logit spread like a trained MS MARCO reranker
+    w, centre = w * scale, (pos.mean(0) + neg.mean(0)) / 2 @ (w * scale)
+    accuracy = float(((x @ w - centre > 0) == (y == 1)).mean())
+    print(f"probe head on {len(y)} pairs: train accuracy {accuracy:.2f}", file=sys.stderr)
+    with torch.no_grad():
+        model.classifier.weight.copy_(torch.tensor(w, dtype=torch.float32)[None, :])
+        model.classifier.bias.fill_(float(-centre))
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return out
+
+
+def make_passages(tokenizer: Any, data: Path, count: int, tokens: int, seed: int) -> list[str]:
+    """``count`` passages of ``tokens`` ±20% word pieces, cut from the corpus at token ends."""
+    import random
+
+    rng = random.Random(seed)
+    texts: list[str] = []
+    with open(data / "corpus.jsonl", encoding="utf-8") as fh:
+        for line in fh:
+            row = json.loads(line)
+            texts.append(f"{row.get('title', '')}. {row.get('text', '')}".strip())
+            if len(texts) >= 3000:
+                break
+    passages: list[str] = []
+    while len(passages) < count:
+        start = rng.randrange(len(texts) - 40)
+        blob = " ".join(texts[start : start + 40])
+        offsets = tokenizer(blob, add_special_tokens=False, return_offsets_mapping=True)[
+            "offset_mapping"
+        ]
+        want = int(tokens * rng.uniform(0.8, 1.2))
+        if len(offsets) < want:
+            continue
+        passages.append(blob[: offsets[want - 1][1]])
+    return passages
+
+
+def kendall_tau(a: Sequence[float], b: Sequence[float]) -> float:
+    """Kendall's tau-b between two score lists over the same items (1.0 = same ranking)."""
+    concordant = discordant = ties_a = ties_b = 0
+    n = len(a)
+    for i in range(n):
+        for j in range(i + 1, n):
+            da, db = a[i] - a[j], b[i] - b[j]
+            if da == 0 and db == 0:
+                continue
+            if da == 0:
+                ties_a += 1
+            elif db == 0:
+                ties_b += 1
+            elif (da > 0) == (db > 0):
+                concordant += 1
+            else:
+                discordant += 1
+    denom = ((concordant + discordant + ties_a) * (concordant + discordant + ties_b)) ** 0.5
+    return (concordant - discordant) / denom if denom else 1.0
+
+
+def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
+    start = time.perf_counter()
+    result = fn()
+    return time.perf_counter() - start, result
+
+
+def bench_case(
+    rerankers: dict[str, Any], nodes: list[Any], bundle: Any, repeats: int, top_n: int
+) -> dict[str, Any]:
+    """Interleaved timed runs of every reranker on one candidate set; medians and agreement."""
+
+    def call(name: str) -> Any:
+        # LlamaIndex's reranker writes scores into the nodes it gets: give it copies.
+        given = copy.deepcopy(nodes) if name == "llamaindex" else nodes
+        return rerankers[name].postprocess_nodes(given, query_bundle=bundle)
+
+    for name in rerankers:
+        if name != "cached":
+            call(name)  # warm-up: first batch shapes, lazy loads
+    call("cached")  # fills the score cache
+    times: dict[str, list[float]] = {name: [] for name in rerankers}
+    out: dict[str, Any] = {}
+    for _ in range(repeats):
+        for name in rerankers:
+            seconds, out[name] = timed(lambda n=name: call(n))
+            times[name].append(seconds)
+
+    def top(name: str) -> list[str]:
+        return [n.node.node_id for n in out[name][:top_n]]
+
+    def scores(name: str) -> list[float]:
+        by_id = {n.node.node_id: n.score for n in out[name]}
+        return [by_id[n.node.node_id] for n in nodes]
+
+    row: dict[str, Any] = {name: statistics.median(t) for name, t in times.items()}
+    row.update(
+        same_top_n=top("ours") == top("llamaindex"),
+        same_top_n_256=top("ours@256") == top("llamaindex"),
+        tau_256=kendall_tau(scores("ours"), scores("ours@256")),
+        tau_bf16=kendall_tau(scores("ours"), scores("bf16")),
+        tau_int8=kendall_tau(scores("ours"), scores("int8")),
+        bf16_same_top_n=top("bf16") == top("ours"),
+        int8_same_top_n=top("int8") == top("ours"),
+    )
+    return row
+
+
+def run(args: argparse.Namespace) -> list[dict[str, Any]]:
+    import torch
+    from llama_index.core.postprocessor import SentenceTransformerRerank
+    from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
+    from ragdrop.postprocessors import CrossEncoderReranker
+    from transformers import AutoTokenizer
+
+    workdir = Path(tempfile.mkdtemp(prefix="ragdrop-rerank-bench-"))
+    model_dir = (
+        Path(args.model)
+        if args.model
+        else build_minilm_cross_encoder(workdir / "ce", args.data, args.probe_pairs)
+    )
+    tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
+
+    def ours(**kwargs: Any) -> CrossEncoderReranker:
+        return CrossEncoderReranker(model=str(model_dir), top_n=None, device="cpu", **kwargs)
+
+    rerankers: dict[str, Any] = {
+        "llamaindex": SentenceTransformerRerank(
+            model=str(model_dir), top_n=args.top_n, device="cpu"
+        ),
+        "ours": ours(),
+        "ours@256": ours(max_length=256),
+        "bf16": ours(precision="bfloat16"),
+        "int8": ours(precision="int8"),
+        "cached": ours(cache_dir=str(workdir / "cache")),
+    }
+    print(
+        f"model {model_dir} | torch threads {torch.get_num_threads()} | "
+        f"our default max_length {rerankers['ours'].resolved_max_length} | top_n {args.top_n}",
+        file=sys.stderr,
+    )
+    rows: list[dict[str, Any]] = []
+    for tokens in args.lengths:
+        for count in args.candidates:
+            passages = make_passages(
+                tokenizer, args.data, count, tokens, seed=count * 1000 + tokens
+            )
+            nodes = [
+                NodeWithScore(node=TextNode(text=p, id_=f"p{i}"), score=1.0 - i / count)
+                for i, p in enumerate(passages)
+            ]
+            bundle = QueryBundle(QUERIES[(count + tokens) % len(QUERIES)])
+            row = {"candidates": count, "tokens": tokens}
+            row.update(bench_case(rerankers, nodes, bundle, args.repeats, args.top_n))
+            rows.append(row)
+            print(json.dumps(row), file=sys.stderr)
+    return rows
+
+
+def print_table(rows: list[dict[str, Any]]) -> None:
+    def yes(flag: bool) -> str:
+        return "=" if flag else "x"
+
+    header = (
+        f"{'cand':>4} {'tok':>4} | {'llamaindex':>10} | {'ours':>7} {'ratio':>5} | "
+        f"{'@256':>7} {'ratio':>5} {'tau':>5} | {'bf16':>7} {'ratio':>5} {'tau':>5} | "
+        f"{'int8':>7} {'ratio':>5} {'tau':>5} | {'cached':>8} {'speedup':>7}"
+    )
+    print(header)
+    print("-" * len(header))
+    for r in rows:
+        base = r["llamaindex"]
+        print(
+            f"{r['candidates']:>4} {r['tokens']:>4} | {base:>9.3f}s | "
+            f"{r['ours']:>6.3f}s {r['ours'] / base:>4.2f}{yes(r['same_top_n'])} | "
+            f"{r['ours@256']:>6.3f}s {r['ours@256'] / base:>4.2f}{yes(r['same_top_n_256'])} "
+            f"{r['tau_256']:>5.3f} | "
+            f"{r['bf16']:>6.3f}s {r['bf16'] / base:>4.2f}{yes(r['bf16_same_top_n'])} "
+            f"{r['tau_bf16']:>5.3f} | "
+            f"{r['int8']:>6.3f}s {r['int8'] / base:>4.2f}{yes(r['int8_same_top_n'])} "
+            f"{r['tau_int8']:>5.3f} | "
+            f"{r['cached'] * 1000:>6.2f}ms {r['ours'] / r['cached']:>6.0f}x"
+        )
+    print(
+        "\nMedians of interleaved runs. ratio = time / llamaindex (goal <= 0.5); '=' after a "
+        "ratio: same top_n order as llamaindex (ours, @256) or as ours (bf16, int8), 'x': not. "
+        "tau: Kendall tau of all candidates' scores vs ours float32 (goal >= 0.95). "
+        "cached: the same question again, served from the score cache; speedup vs ours "
+        "(goal >= 100x)."
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="20 and 50 candidates, 200 tokens")
+    parser.add_argument("--model", help="a local cross-encoder directory (default: built)")
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="BEIR corpus directory")
+    parser.add_argument("--repeats", type=int, default=None, help="timed runs per setting")
+    parser.add_argument("--top-n", type=int, default=5, dest="top_n")
+    parser.add_argument("--json", type=Path, help="also write the rows here")
+    parser.add_argument(
+        "--probe-pairs", type=int, default=None, help="pairs the built model's head is fitted on"
+    )
+    args = parser.parse_args(argv)
+    args.candidates = [20, 50] if args.quick else [20, 50, 100]
+    args.lengths = [200] if args.quick else [200, 400]
+    args.repeats = args.repeats or (2 if args.quick else 3)
+    args.probe_pairs = args.probe_pairs or (64 if args.quick else 192)
+    rows = run(args)
+    print_table(rows)
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=2), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
