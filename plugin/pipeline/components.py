@@ -18,8 +18,13 @@ from ragdrop.pipeline.config import PipelineConfig
 
 
 def build_embed_model(config: PipelineConfig) -> BaseEmbedding:
-    """The embedding model for documents and questions."""
-    return SentenceTransformerEmbedding(model_name=config.embed_model)
+    """The embedding model for documents and questions (disk-cached when ``config.cache``)."""
+    model = SentenceTransformerEmbedding(model_name=config.embed_model)
+    if not config.cache:
+        return model
+    from ragdrop.cache import CachedEmbedding
+
+    return CachedEmbedding(embed_model=model, cache_dir=config.cache_dir)
 
 
 def build_node_parser(config: PipelineConfig, embed_model: BaseEmbedding) -> NodeParser:
@@ -45,10 +50,16 @@ def build_qdrant_client(config: PipelineConfig) -> Any:
 def build_vector_store(
     config: PipelineConfig, client: Any, embed_model: BaseEmbedding
 ) -> BasePydanticVectorStore:
-    """The vector store over ``client``."""
-    from llama_index.vector_stores.qdrant import QdrantVectorStore
+    """The vector store over ``client``: query cache when ``config.cache``, and the hybrid
+    (dense + sparse) layout when Qdrant itself fuses hybrid results."""
+    from ragdrop.vector_stores import CachedQdrantVectorStore
 
-    return QdrantVectorStore(collection_name=config.collection, client=client)
+    return CachedQdrantVectorStore(
+        config.collection,
+        client=client,
+        enable_hybrid=config.retriever == "hybrid" and config.fusion == "qdrant",
+        cache_dir=config.cache_dir if config.cache else None,
+    )
 
 
 def build_retriever(

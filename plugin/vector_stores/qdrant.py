@@ -99,7 +99,8 @@ class Parallel:
 class WriteEvent:
     """What a write changed, for listeners such as a BM25 index kept in step.
 
-    ``kind`` is ``add``, ``delete`` (by ref_doc_id), ``delete_nodes`` or ``clear``.
+    ``kind`` is ``add``, ``delete`` (by ref_doc_id), ``delete_nodes``, ``clear`` (collection
+    dropped) or ``restore`` (collection replaced from a backup: rebuild from `iter_nodes`).
     """
 
     kind: str
@@ -896,13 +897,14 @@ class CachedQdrantVectorStore(BasePydanticVectorStore):
             finally:
                 self._layout = None
                 self._bump()
+            self._notify(WriteEvent("restore"))
             return {"points": manifest.get("points"), "snapshot": True}
         exists = yield Call("collection_exists", {"collection_name": self.collection_name})
         if exists:
             if not overwrite:
                 raise ValueError(
-                    f"collection {self.collection_name!r} already exists; pass overwrite=True "
-                    "to replace it or restore into another collection"
+                    f"collection {self.collection_name!r} already exists and overwrite=False; "
+                    "pass overwrite=True to replace it or restore into another collection"
                 )
             yield Call("delete_collection", {"collection_name": self.collection_name})
         self._layout = None
@@ -930,17 +932,21 @@ class CachedQdrantVectorStore(BasePydanticVectorStore):
                 count += len(batch)
         finally:
             self._bump()
-        self._notify(WriteEvent("clear"))
+        self._notify(WriteEvent("restore"))
         return {"points": count, "snapshot": False}
 
     def restore(
-        self, path: str | Path, *, overwrite: bool = False, use_snapshot: bool = False
+        self, path: str | Path, *, overwrite: bool = True, use_snapshot: bool = False
     ) -> dict[str, Any]:
-        """Recreate the collection from a `backup` directory (portable export by default)."""
+        """Recreate the collection from a `backup` directory (portable export by default).
+
+        Like Qdrant's snapshot recovery, an existing collection is replaced;
+        ``overwrite=False`` refuses instead.
+        """
         return dict(self._run(self._restore_op(Path(path), overwrite, use_snapshot)))
 
     async def arestore(
-        self, path: str | Path, *, overwrite: bool = False, use_snapshot: bool = False
+        self, path: str | Path, *, overwrite: bool = True, use_snapshot: bool = False
     ) -> dict[str, Any]:
         return dict(await self._arun(self._restore_op(Path(path), overwrite, use_snapshot)))
 

@@ -137,9 +137,9 @@ def test_backup_restore_round_trip(tmp_path: Path, hybrid: bool) -> None:
         assert payload == after[point_id][1]
     probe = make_nodes(40, seed=3)[7].embedding
     assert restored.query(_q(probe, 3)).ids == store.query(_q(probe, 3)).ids
-    with pytest.raises(ValueError, match="overwrite=True"):
-        restored.restore(tmp_path / "backup")
-    assert restored.restore(tmp_path / "backup", overwrite=True)["points"] == 40
+    with pytest.raises(ValueError, match="overwrite=False"):
+        restored.restore(tmp_path / "backup", overwrite=False)
+    assert restored.restore(tmp_path / "backup")["points"] == 40  # replaces, like Qdrant
     source.close()
     target.close()
 
