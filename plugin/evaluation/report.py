@@ -1,0 +1,139 @@
+"""Render an `EvalReport` as a markdown table, a JSON file and a PNG chart."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from ragdrop.evaluation.runner import EvalReport, SystemResult
+
+REFERENCE_SYSTEM = "llamaindex_fusion"
+METRIC_COLUMNS = ("ndcg@10", "recall@100", "mrr@10")
+
+
+def _fmt(value: float, digits: int) -> str:
+    return "n/a" if value is None or math.isnan(value) else f"{value:.{digits}f}"
+
+
+def _reference(report: EvalReport) -> SystemResult | None:
+    for result in report.results:
+        if result.name == REFERENCE_SYSTEM and not result.skipped:
+            return result
+    return None
+
+
+def markdown_table(report: EvalReport) -> str:
+    """One row per system: quality, latency, throughput and nDCG@10 vs QueryFusionRetriever."""
+    recall_key = f"recall@{report.settings.get('top_k', 100)}"
+    reference = _reference(report)
+    header = (
+        f"| System | nDCG@10 | Recall@{report.settings.get('top_k', 100)} | MRR@10 "
+        "| p50 ms | p95 ms | QPS | ΔnDCG vs QueryFusion |"
+    )
+    lines = [header, "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for result in report.results:
+        if result.skipped:
+            lines.append(f"| {result.label} | skipped: {result.skipped} | | | | | | |")
+            continue
+        m, lat = result.metrics, result.latency
+        delta = (
+            f"{m['ndcg@10'] - reference.metrics['ndcg@10']:+.4f}" if reference is not None else ""
+        )
+        lines.append(
+            f"| {result.label} | {_fmt(m['ndcg@10'], 4)} | {_fmt(m[recall_key], 4)} "
+            f"| {_fmt(m['mrr@10'], 4)} | {_fmt(lat['p50_ms'], 1)} | {_fmt(lat['p95_ms'], 1)} "
+            f"| {_fmt(lat['qps'], 1)} | {delta} |"
+        )
+    return "\n".join(lines)
+
+
+def markdown_report(report: EvalReport, command: str | None = None) -> str:
+    """A titled section: dataset sizes, the table, and how latency was measured."""
+    q = report.embedding.get("query_latency", {})
+    parts = [
+        f"### {report.dataset}",
+        "",
+        f"{report.num_documents} documents ({report.num_units} indexed units), "
+        f"{report.num_queries} judged queries, top_k={report.settings.get('top_k')}, "
+        f"chunking={'on' if report.settings.get('chunking') else 'off'}.",
+        "",
+        markdown_table(report),
+        "",
+        "Latency is per query, sequential, with the query embedding precomputed and shared "
+        f"(MiniLM query embedding: p50 {_fmt(q.get('p50_ms', float('nan')), 1)} ms, "
+        "add it to the dense and hybrid rows for end-to-end time).",
+    ]
+    if command:
+        parts += ["", "```", command, "```"]
+    return "\n".join(parts) + "\n"
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
+        return None
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def write_json(report: EvalReport, path: str | Path, command: str | None = None) -> Path:
+    """The full report (settings, metrics, latencies, per-query nDCG) as JSON."""
+    target = Path(path)
+    data = report.to_dict() | {"command": command}
+    target.write_text(json.dumps(_json_safe(data), indent=2, sort_keys=False) + "\n")
+    return target
+
+
+def write_chart(report: EvalReport, path: str | Path) -> Path:
+    """Grouped bars of nDCG@10 / Recall@k / MRR@10 per system, and p50 latency (log scale)."""
+    # The object API with an Agg canvas: no pyplot global state, no display needed.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    done = [r for r in report.results if not r.skipped]
+    recall_key = f"recall@{report.settings.get('top_k', 100)}"
+    keys = ("ndcg@10", recall_key, "mrr@10")
+    figure = Figure(figsize=(11, 4.8), layout="constrained")
+    FigureCanvasAgg(figure)
+    quality, speed = figure.subplots(1, 2, width_ratios=[3, 2])
+    width = 0.8 / len(keys)
+    positions = list(range(len(done)))
+    for offset, key in enumerate(keys):
+        values = [r.metrics.get(key, float("nan")) for r in done]
+        bars = quality.bar([p + offset * width for p in positions], values, width, label=key)
+        if key == "ndcg@10":
+            quality.bar_label(bars, fmt="%.3f", fontsize=7, rotation=90, padding=2)
+    quality.set_xticks([p + width for p in positions])
+    quality.set_xticklabels([r.label for r in done], rotation=30, ha="right", fontsize=8)
+    quality.set_ylim(0, 1.05)
+    quality.set_title(f"{report.dataset}: quality ({report.num_queries} queries)")
+    quality.legend(fontsize=8)
+    latencies = [max(r.latency.get("p50_ms", float("nan")), 1e-3) for r in done]
+    speed.barh([r.label for r in done], latencies, color="tab:gray")
+    speed.set_xscale("log")
+    speed.invert_yaxis()
+    speed.tick_params(axis="y", labelsize=8)
+    speed.set_xlabel("p50 latency per query, ms (log)")
+    speed.set_title("speed")
+    target = Path(path)
+    figure.savefig(target, dpi=120)
+    return target
+
+
+def write_outputs(
+    report: EvalReport, directory: str | Path, command: str | None = None
+) -> dict[str, Path]:
+    """Write ``results.md``, ``results.json`` and ``results.png`` into ``directory``."""
+    out = Path(directory)
+    out.mkdir(parents=True, exist_ok=True)
+    md = out / "results.md"
+    md.write_text(markdown_report(report, command))
+    return {
+        "markdown": md,
+        "json": write_json(report, out / "results.json", command),
+        "chart": write_chart(report, out / "results.png"),
+    }

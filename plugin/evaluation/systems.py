@@ -1,0 +1,282 @@
+"""Retrieval systems the evaluation compares, as pluggable factories over one shared context.
+
+A system is a name, a label and a ``build(context) -> Searcher`` function. Every system sees
+the same nodes, the same document embeddings and the same query embeddings (passed in the
+``QueryBundle``), so differences come from retrieval alone. A factory raises
+`SystemUnavailable` when its component or model is missing; the run reports it as skipped.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from llama_index.core.base.base_retriever import BaseRetriever
+from llama_index.core.base.embeddings.base import BaseEmbedding
+from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
+
+Searcher = Callable[[QueryBundle], list[NodeWithScore]]
+
+
+class SystemUnavailable(RuntimeError):
+    """A system cannot run here (component not installed, model not available offline)."""
+
+
+@dataclass
+class EvalContext:
+    """What every system is built from; heavy shared parts are created once, on demand.
+
+    Args:
+        nodes: the indexed units (documents or chunks) with ``embedding`` set and
+            ``metadata["beir_doc_id"]``.
+        embed_model: the model that embedded ``nodes`` (queries arrive pre-embedded).
+        top_k: results each system returns.
+        candidates: depth each side of a hybrid retrieves before fusion.
+        rerank_model: cross-encoder path or cached hub id; None = auto-detect.
+        rerank_depth: candidates the cross-encoder rescored.
+        workdir: scratch space for systems that need files.
+    """
+
+    nodes: list[TextNode]
+    embed_model: BaseEmbedding
+    top_k: int = 100
+    candidates: int = 100
+    rerank_model: str | None = None
+    rerank_depth: int = 30
+    workdir: Path | None = None
+    _shared: dict[str, Any] = field(default_factory=dict, repr=False)
+    _lock: Any = field(default_factory=threading.RLock, repr=False)
+
+    @property
+    def dimension(self) -> int:
+        return len(self.nodes[0].get_embedding()) if self.nodes else 0
+
+    def shared(self, name: str, make: Callable[[], Any]) -> Any:
+        """The object called ``name``, created by ``make()`` the first time it is asked for."""
+        with self._lock:
+            if name not in self._shared:
+                self._shared[name] = make()
+            return self._shared[name]
+
+    def qdrant_client(self) -> Any:
+        """One Qdrant local-mode client (in memory) shared by every Qdrant-backed system."""
+        from qdrant_client import QdrantClient
+
+        return self.shared("qdrant_client", lambda: QdrantClient(location=":memory:"))
+
+    def llama_qdrant_index(self) -> Any:
+        """A LlamaIndex `VectorStoreIndex` over LlamaIndex's `QdrantVectorStore` with our vectors."""
+
+        def make() -> Any:
+            from llama_index.core import VectorStoreIndex
+            from llama_index.vector_stores.qdrant import QdrantVectorStore
+
+            store = QdrantVectorStore(
+                collection_name="eval_llamaindex", client=self.qdrant_client(), batch_size=256
+            )
+            store.add(list(self.nodes))
+            return VectorStoreIndex.from_vector_store(store, embed_model=self.embed_model)
+
+        return self.shared("llama_qdrant_index", make)
+
+    def close(self) -> None:
+        client = self._shared.get("qdrant_client")
+        if client is not None:
+            client.close()
+
+
+@dataclass(frozen=True)
+class EvalSystem:
+    """A named retrieval system: ``build(context)`` returns a function from query to nodes."""
+
+    name: str
+    label: str
+    build: Callable[[EvalContext], Searcher]
+    baseline: bool = False
+
+
+def retriever_searcher(retriever: BaseRetriever) -> Searcher:
+    """Search through a LlamaIndex retriever's public ``retrieve``."""
+    return retriever.retrieve
+
+
+# --- LlamaIndex baselines -------------------------------------------------------------------
+
+
+def llamaindex_bm25(context: EvalContext) -> BaseRetriever:
+    """LlamaIndex's `BM25Retriever` (bm25s, English stemmer and stopwords) over the nodes."""
+    try:
+        from llama_index.retrievers.bm25 import BM25Retriever
+    except ImportError as exc:
+        raise SystemUnavailable("pip install llama-index-retrievers-bm25") from exc
+    return BM25Retriever.from_defaults(nodes=list(context.nodes), similarity_top_k=context.top_k)
+
+
+def build_llamaindex_bm25(context: EvalContext) -> Searcher:
+    return retriever_searcher(llamaindex_bm25(context))
+
+
+def build_dense(context: EvalContext) -> Searcher:
+    """Dense retrieval: LlamaIndex's vector retriever over a Qdrant local-mode collection."""
+    index = context.llama_qdrant_index()
+    return retriever_searcher(index.as_retriever(similarity_top_k=context.top_k))
+
+
+def build_llamaindex_fusion(context: EvalContext) -> Searcher:
+    """`QueryFusionRetriever` (RRF, one query) over `BM25Retriever` + the vector retriever."""
+    from llama_index.core.llms import MockLLM
+    from llama_index.core.retrievers import QueryFusionRetriever
+    from llama_index.core.retrievers.fusion_retriever import FUSION_MODES
+
+    bm25 = context.shared("llamaindex_bm25", lambda: llamaindex_bm25(context))
+    vector = context.llama_qdrant_index().as_retriever(similarity_top_k=context.top_k)
+    fusion = QueryFusionRetriever(
+        [bm25, vector],
+        # num_queries=1 never calls the LLM; MockLLM keeps Settings.llm (OpenAI) out of it.
+        llm=MockLLM(),
+        mode=FUSION_MODES.RECIPROCAL_RANK,
+        num_queries=1,
+        similarity_top_k=context.top_k,
+        use_async=False,
+    )
+    return retriever_searcher(fusion)
+
+
+# --- ragdrop ---------------------------------------------------------------------------------
+
+
+def _require(what: str) -> None:
+    raise SystemUnavailable(f"{what} is not installed in this build of ragdrop")
+
+
+def ragdrop_bm25(context: EvalContext) -> Any:
+    """Our `BM25Retriever` (rank_bm25 scores through an inverted index), default tokenizer."""
+    try:
+        from ragdrop.retrievers.bm25.retriever import BM25Retriever
+    except ImportError:
+        _require("ragdrop.retrievers.bm25")
+    return context.shared(
+        "ragdrop_bm25",
+        lambda: BM25Retriever(nodes=list(context.nodes), similarity_top_k=context.top_k),
+    )
+
+
+def ragdrop_store(context: EvalContext) -> Any:
+    """Our `CachedQdrantVectorStore` holding dense vectors and BM25 sparse vectors."""
+
+    def make() -> Any:
+        try:
+            from ragdrop.retrievers.hybrid import bm25_sparse_functions
+            from ragdrop.vector_stores import CachedQdrantVectorStore
+        except ImportError:
+            _require("ragdrop.vector_stores / ragdrop.retrievers.hybrid")
+        tokenizer = ragdrop_bm25(context).index.tokenizer
+        texts = [node.get_content() for node in context.nodes]
+        lengths = [len(terms) for terms in tokenizer.tokenize_many(texts)]
+        avg_doc_len = max(sum(lengths) / max(len(lengths), 1), 1.0)
+        store = CachedQdrantVectorStore(
+            "eval_ragdrop",
+            client=context.qdrant_client(),
+            enable_hybrid=True,
+            **bm25_sparse_functions(tokenizer, avg_doc_len=avg_doc_len),
+        )
+        store.add(list(context.nodes))
+        return store
+
+    return context.shared("ragdrop_store", make)
+
+
+def ragdrop_hybrid(context: EvalContext, fusion: str = "client") -> Any:
+    """Our `HybridRetriever` over our BM25 and our Qdrant store."""
+    try:
+        from llama_index.core import VectorStoreIndex
+        from ragdrop.retrievers.hybrid import HybridRetriever
+    except ImportError:
+        _require("ragdrop.retrievers.hybrid")
+    store = ragdrop_store(context)
+    common: dict[str, Any] = {
+        "similarity_top_k": context.top_k,
+        "bm25_candidates": context.candidates,
+        "vector_candidates": context.candidates,
+    }
+    if fusion == "qdrant":
+        return HybridRetriever(
+            fusion="qdrant", vector_store=store, embed_model=context.embed_model, **common
+        )
+    index = context.shared(
+        "ragdrop_index",
+        lambda: VectorStoreIndex.from_vector_store(store, embed_model=context.embed_model),
+    )
+    return HybridRetriever(bm25=ragdrop_bm25(context), vector_index=index, **common)
+
+
+def build_ragdrop_bm25(context: EvalContext) -> Searcher:
+    return retriever_searcher(ragdrop_bm25(context))
+
+
+def build_hybrid(context: EvalContext) -> Searcher:
+    return retriever_searcher(ragdrop_hybrid(context, "client"))
+
+
+def build_hybrid_qdrant(context: EvalContext) -> Searcher:
+    return retriever_searcher(ragdrop_hybrid(context, "qdrant"))
+
+
+def build_hybrid_rerank(context: EvalContext) -> Searcher:
+    """Client-side hybrid, then a cross-encoder over its first ``rerank_depth`` candidates.
+
+    The reranked head is followed by the rest of the hybrid ranking, so Recall@100 still
+    measures the first stage.
+    """
+    try:
+        from ragdrop.embeddings import ModelNotAvailableError
+        from ragdrop.postprocessors import CrossEncoderReranker, find_cross_encoder
+    except ImportError:
+        _require("ragdrop.postprocessors")
+    try:
+        model = find_cross_encoder(context.rerank_model)
+    except ModelNotAvailableError as exc:
+        raise SystemUnavailable(str(exc)) from exc
+    if model is None:
+        raise SystemUnavailable(
+            "no cross-encoder available offline; pass --rerank-model DIR "
+            "(e.g. a local copy of cross-encoder/ms-marco-MiniLM-L-6-v2)"
+        )
+    hybrid = ragdrop_hybrid(context, "client")
+    reranker = CrossEncoderReranker(model=model, top_n=context.rerank_depth)
+    depth = context.rerank_depth
+
+    def search(query: QueryBundle) -> list[NodeWithScore]:
+        candidates = hybrid.retrieve(query)
+        head = reranker.postprocess_nodes(candidates[:depth], query_bundle=query)
+        return head + candidates[depth:]
+
+    return search
+
+
+BASELINE_SYSTEMS: tuple[EvalSystem, ...] = (
+    EvalSystem("llamaindex_bm25", "LlamaIndex BM25Retriever", build_llamaindex_bm25, True),
+    EvalSystem("dense", "Dense (MiniLM, Qdrant)", build_dense, True),
+    EvalSystem(
+        "llamaindex_fusion",
+        "LlamaIndex QueryFusionRetriever (RRF)",
+        build_llamaindex_fusion,
+        True,
+    ),
+)
+
+
+RAGDROP_SYSTEMS: tuple[EvalSystem, ...] = (
+    EvalSystem("bm25", "ragdrop BM25Retriever", build_ragdrop_bm25),
+    EvalSystem("hybrid", "ragdrop Hybrid (client RRF)", build_hybrid),
+    EvalSystem("hybrid_qdrant", "ragdrop Hybrid (Qdrant RRF)", build_hybrid_qdrant),
+    EvalSystem("hybrid_rerank", "ragdrop Hybrid + cross-encoder", build_hybrid_rerank),
+)
+
+
+def default_systems() -> list[EvalSystem]:
+    """Every system the evaluation knows, baselines first."""
+    return [*BASELINE_SYSTEMS, *RAGDROP_SYSTEMS]
