@@ -22,13 +22,9 @@ client that lacks them or raises ``NotImplementedError`` gets the portable expor
 from __future__ import annotations
 
 import asyncio
-import json
-import os
 import threading
-import urllib.request
-from collections.abc import AsyncIterator, Callable, Generator, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -46,15 +42,16 @@ from qdrant_client.http import models as qm
 from ragdrop.cache.query_cache import QueryResultCache
 from ragdrop.cache.safe_cache import SafeCache
 from ragdrop.observability.stages import stage
-from ragdrop.vector_stores.export import (
-    POINTS_FILE,
-    iter_point_lines,
-    layout_create_kwargs,
-    point_to_json,
-    read_manifest,
-    write_manifest,
+from ragdrop.vector_stores.calls import (
+    Call,
+    Op,
+    Parallel,
+    WriteEvent,
+    WriteListener,
+    client_scope,
 )
 from ragdrop.vector_stores.filters import DOC_ID_KEY, query_filter
+from ragdrop.vector_stores.operations import backup_op, health_op, restore_op
 from ragdrop.vector_stores.points import (
     SparseEncoder,
     build_points,
@@ -66,11 +63,7 @@ from ragdrop.vector_stores.points import (
     validate_query_vector,
     validate_vectors,
 )
-from ragdrop.vector_stores.settings import (
-    CollectionLayout,
-    CollectionSettings,
-    read_layout,
-)
+from ragdrop.vector_stores.settings import CollectionLayout, CollectionSettings, read_layout
 from ragdrop.vector_stores.sparse import hashed_term_frequencies
 
 SUPPORTED_MODES = (
@@ -78,60 +71,6 @@ SUPPORTED_MODES = (
     VectorStoreQueryMode.SPARSE,
     VectorStoreQueryMode.HYBRID,
 )
-
-
-@dataclass(frozen=True)
-class Call:
-    """One client method call: ``getattr(client, method)(**kwargs)``."""
-
-    method: str
-    kwargs: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class Parallel:
-    """Independent calls that may run concurrently (batches of one upsert)."""
-
-    calls: list[Call]
-
-
-@dataclass(frozen=True)
-class WriteEvent:
-    """What a write changed, for listeners such as a BM25 index kept in step.
-
-    ``kind`` is ``add``, ``delete`` (by ref_doc_id), ``delete_nodes``, ``clear`` (collection
-    dropped) or ``restore`` (collection replaced from a backup: rebuild from `iter_nodes`).
-    """
-
-    kind: str
-    nodes: list[BaseNode] = field(default_factory=list)
-    node_ids: list[str] = field(default_factory=list)
-    ref_doc_id: str | None = None
-
-
-WriteListener = Callable[[WriteEvent], None]
-Op = Generator[Call | Parallel, Any, Any]
-
-
-def client_scope(client: Any) -> tuple[str, str]:
-    """(cache scope, kind) of a qdrant-client ``QdrantClient``/``AsyncQdrantClient``.
-
-    ``kind`` is ``memory``, ``path`` (both local mode), ``remote`` or ``other`` (an adapter).
-    The scope names the data the client reaches, so processes on the same server or
-    on-disk path share epochs; an in-memory client is private to this object.
-    """
-    opts = getattr(client, "init_options", None) or {}
-    if not isinstance(opts, dict):
-        opts = {}
-    if opts.get("path"):
-        return f"path:{os.path.realpath(opts['path'])}", "path"
-    location = opts.get("location")
-    if location == ":memory:":
-        return f"memory:{os.getpid()}:{id(client)}", "memory"
-    remote = opts.get("url") or opts.get("host") or location
-    if remote:
-        return f"remote:{remote}:{opts.get('port')}:{opts.get('prefix')}", "remote"
-    return f"{type(client).__qualname__}:{os.getpid()}:{id(client)}", "other"
 
 
 class CachedQdrantVectorStore(BasePydanticVectorStore):
@@ -771,97 +710,13 @@ class CachedQdrantVectorStore(BasePydanticVectorStore):
     ) -> list[BaseNode]:
         return list(await self._arun(self._get_nodes_op(node_ids, filters, limit)))
 
-    # -- operations --------------------------------------------------------------------------
-    def _health_op(self) -> Op:
-        report: dict[str, Any] = {
-            "collection": self.collection_name,
-            "reachable": False,
-            "exists": False,
-            "status": None,
-            "points": None,
-            "layout": None,
-            "drift": [],
-            "error": None,
-        }
-        try:
-            exists = yield Call("collection_exists", {"collection_name": self.collection_name})
-            report["reachable"] = True
-            report["exists"] = bool(exists)
-            if exists:
-                info = yield Call("get_collection", {"collection_name": self.collection_name})
-                layout = read_layout(info, self.collection_name)
-                count = yield Call(
-                    "count", {"collection_name": self.collection_name, "exact": True}
-                )
-                report["status"] = str(getattr(info.status, "value", info.status))
-                report["points"] = int(count.count)
-                report["layout"] = layout.model_dump()
-                drift = self.settings.drift(info, local=self._local)
-                if self.enable_hybrid and layout.sparse_name is None:
-                    drift.append("enable_hybrid=True but the collection has no sparse vector")
-                report["drift"] = drift
-        except Exception as exc:  # health reports, it never raises
-            report["error"] = f"{type(exc).__name__}: {exc}"
-        return report
-
+    # -- operations (plugin/vector_stores/operations.py) ---------------------------------
     def health(self) -> dict[str, Any]:
         """Reachability, collection status, point count, layout and config drift."""
-        return dict(self._run(self._health_op()))
+        return dict(self._run(health_op(self)))
 
     async def ahealth(self) -> dict[str, Any]:
-        return dict(await self._arun(self._health_op()))
-
-    def _backup_op(self, path: Path, snapshot: bool) -> Op:
-        layout = yield from self._ensure_layout()
-        if layout is None:
-            raise ValueError(
-                f"collection {self.collection_name!r} does not exist; nothing to back up"
-            )
-        path.mkdir(parents=True, exist_ok=True, mode=0o700)
-        snap_info: dict[str, Any] | None = None
-        if snapshot:
-            try:
-                desc = yield Call(
-                    "create_snapshot", {"collection_name": self.collection_name, "wait": True}
-                )
-                listed = yield Call("list_snapshots", {"collection_name": self.collection_name})
-                url = _snapshot_url(self._client or self._aclient, self.collection_name, desc.name)
-                snap_info = {
-                    "name": desc.name,
-                    "location": url,
-                    "available": [s.name for s in listed],
-                    "file": _download_snapshot(self._client or self._aclient, url, desc.name, path),
-                }
-            except (NotImplementedError, AttributeError):
-                snap_info = None  # local mode and adapters: portable export only
-        count = 0
-        with (path / POINTS_FILE).open("w", encoding="utf-8") as handle:
-            offset = None
-            while True:
-                records, offset = yield Call(
-                    "scroll",
-                    {
-                        "collection_name": self.collection_name,
-                        "limit": 512,
-                        "offset": offset,
-                        "with_payload": True,
-                        "with_vectors": True,
-                    },
-                )
-                for record in records:
-                    handle.write(json.dumps(point_to_json(record), ensure_ascii=False) + "\n")
-                count += len(records)
-                if offset is None:
-                    break
-        write_manifest(
-            path,
-            collection=self.collection_name,
-            layout=layout,
-            settings=self.settings,
-            points=count,
-            snapshot=snap_info,
-        )
-        return {"path": str(path), "points": count, "snapshot": snap_info}
+        return dict(await self._arun(health_op(self)))
 
     def backup(self, path: str | Path, *, snapshot: bool = True) -> dict[str, Any]:
         """Write a portable export (and a server snapshot where supported) to ``path``.
@@ -869,71 +724,10 @@ class CachedQdrantVectorStore(BasePydanticVectorStore):
         The export (``manifest.json`` + ``points.jsonl``) restores into local mode or a
         server; local mode has no snapshots, so there only the export is written.
         """
-        return dict(self._run(self._backup_op(Path(path), snapshot)))
+        return dict(self._run(backup_op(self, Path(path), snapshot)))
 
     async def abackup(self, path: str | Path, *, snapshot: bool = True) -> dict[str, Any]:
-        return dict(await self._arun(self._backup_op(Path(path), snapshot)))
-
-    def _restore_op(self, path: Path, overwrite: bool, use_snapshot: bool) -> Op:
-        manifest = read_manifest(path)
-        layout = CollectionLayout(**manifest["layout"])
-        snap = manifest.get("snapshot")
-        if use_snapshot:
-            if not snap or self._local:
-                raise ValueError(
-                    "use_snapshot=True needs a server client and a backup with a snapshot; "
-                    "use_snapshot=False restores the portable export instead"
-                )
-            location = snap.get("location") or (
-                Path(snap["file"]).resolve().as_uri() if snap.get("file") else None
-            )
-            if location is None:
-                raise ValueError(f"backup at {str(path)!r} has no snapshot file or location")
-            try:
-                yield Call(
-                    "recover_snapshot",
-                    {"collection_name": self.collection_name, "location": location, "wait": True},
-                )
-            finally:
-                self._layout = None
-                self._bump()
-            self._notify(WriteEvent("restore"))
-            return {"points": manifest.get("points"), "snapshot": True}
-        exists = yield Call("collection_exists", {"collection_name": self.collection_name})
-        if exists:
-            if not overwrite:
-                raise ValueError(
-                    f"collection {self.collection_name!r} already exists and overwrite=False; "
-                    "pass overwrite=True to replace it or restore into another collection"
-                )
-            yield Call("delete_collection", {"collection_name": self.collection_name})
-        self._layout = None
-        count = 0
-        try:
-            yield Call(
-                "create_collection",
-                layout_create_kwargs(self.settings, self.collection_name, layout),
-            )
-            batch: list[qm.PointStruct] = []
-            for point in iter_point_lines(path, layout):
-                batch.append(point)
-                if len(batch) >= self.batch_size:
-                    yield Call(
-                        "upsert",
-                        {"collection_name": self.collection_name, "points": batch, "wait": True},
-                    )
-                    count += len(batch)
-                    batch = []
-            if batch:
-                yield Call(
-                    "upsert",
-                    {"collection_name": self.collection_name, "points": batch, "wait": True},
-                )
-                count += len(batch)
-        finally:
-            self._bump()
-        self._notify(WriteEvent("restore"))
-        return {"points": count, "snapshot": False}
+        return dict(await self._arun(backup_op(self, Path(path), snapshot)))
 
     def restore(
         self, path: str | Path, *, overwrite: bool = True, use_snapshot: bool = False
@@ -943,45 +737,17 @@ class CachedQdrantVectorStore(BasePydanticVectorStore):
         Like Qdrant's snapshot recovery, an existing collection is replaced;
         ``overwrite=False`` refuses instead.
         """
-        return dict(self._run(self._restore_op(Path(path), overwrite, use_snapshot)))
+        return dict(self._run(restore_op(self, Path(path), overwrite, use_snapshot)))
 
     async def arestore(
         self, path: str | Path, *, overwrite: bool = True, use_snapshot: bool = False
     ) -> dict[str, Any]:
-        return dict(await self._arun(self._restore_op(Path(path), overwrite, use_snapshot)))
+        return dict(await self._arun(restore_op(self, Path(path), overwrite, use_snapshot)))
 
     def close(self) -> None:
         """Close the query cache (the Qdrant clients belong to the caller)."""
         if self._query_cache is not None:
             self._query_cache.cache.close()
-
-
-def _snapshot_url(client: Any, collection: str, name: str) -> str | None:
-    """The REST URL of a server snapshot (from the client's init options), or None."""
-    opts = getattr(client, "init_options", None) or {}
-    base = opts.get("url") or (
-        f"{'https' if opts.get('https') else 'http'}://{opts['host']}:{opts.get('port') or 6333}"
-        if opts.get("host")
-        else None
-    )
-    if not base:
-        return None
-    return f"{base.rstrip('/')}/collections/{collection}/snapshots/{name}"
-
-
-def _download_snapshot(client: Any, url: str | None, name: str, path: Path) -> str | None:
-    """Download a server snapshot over REST (qdrant-client has no download call)."""
-    if url is None:
-        return None
-    opts = getattr(client, "init_options", None) or {}
-    request = urllib.request.Request(url)  # noqa: S310 - URL is the user's Qdrant server
-    if opts.get("api_key"):
-        request.add_header("api-key", str(opts["api_key"]))
-    target = path / name
-    with urllib.request.urlopen(request, timeout=600) as response, target.open("wb") as out:  # noqa: S310
-        while chunk := response.read(1 << 20):
-            out.write(chunk)
-    return str(target)
 
 
 __all__ = [

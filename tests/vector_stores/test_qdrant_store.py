@@ -356,3 +356,29 @@ def test_collection_settings_validation() -> None:
         ("doc_id", "keyword"),
         ("year", "integer"),
     ]
+
+
+async def test_async_client_only(nodes: list[TextNode], tmp_path: Path) -> None:
+    from qdrant_client import AsyncQdrantClient
+
+    aclient = AsyncQdrantClient(":memory:")
+    store = CachedQdrantVectorStore("ac", aclient=aclient, cache_dir=tmp_path, enable_hybrid=True)
+    await store.async_add(nodes)
+    result = await store.aquery(_q(nodes[8].embedding, 4))
+    assert result.ids == _brute_force(nodes, nodes[8].embedding, 4)
+    hybrid = await store.aquery(
+        VectorStoreQuery(
+            query_embedding=nodes[8].embedding,
+            query_str="topic3",
+            similarity_top_k=4,
+            mode=VectorStoreQueryMode.HYBRID,
+        )
+    )
+    assert "node-8" in hybrid.ids
+    await store.adelete("doc-2")
+    assert (await store.aquery(_q(nodes[8].embedding, 4))).ids[0] != "node-8"  # node-8 is in doc-2
+    report = await store.ahealth()
+    assert report["points"] == len(nodes) - 10
+    with pytest.raises(ValueError, match="async client"):
+        store.query(_q(nodes[0].embedding))
+    await aclient.close()

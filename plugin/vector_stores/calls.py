@@ -1,0 +1,72 @@
+"""The protocol between `CachedQdrantVectorStore`'s logic and its I/O drivers.
+
+Each store operation is a generator that yields `Call`s (or a `Parallel` group) and receives
+their results; a sync driver sends them through ``client`` and an async one through
+``aclient``. `client_scope` names the data a client reaches, for cache sharing.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Generator
+from dataclasses import dataclass, field
+from typing import Any
+
+from llama_index.core.schema import BaseNode
+
+
+@dataclass(frozen=True)
+class Call:
+    """One client method call: ``getattr(client, method)(**kwargs)``."""
+
+    method: str
+    kwargs: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Parallel:
+    """Independent calls that may run concurrently (batches of one upsert)."""
+
+    calls: list[Call]
+
+
+@dataclass(frozen=True)
+class WriteEvent:
+    """What a write changed, for listeners such as a BM25 index kept in step.
+
+    ``kind`` is ``add``, ``delete`` (by ref_doc_id), ``delete_nodes``, ``clear`` (collection
+    dropped) or ``restore`` (collection replaced from a backup: rebuild from `iter_nodes`).
+    """
+
+    kind: str
+    nodes: list[BaseNode] = field(default_factory=list)
+    node_ids: list[str] = field(default_factory=list)
+    ref_doc_id: str | None = None
+
+
+WriteListener = Callable[[WriteEvent], None]
+Op = Generator[Call | Parallel, Any, Any]
+
+
+def client_scope(client: Any) -> tuple[str, str]:
+    """(cache scope, kind) of a qdrant-client ``QdrantClient``/``AsyncQdrantClient``.
+
+    ``kind`` is ``memory``, ``path`` (both local mode), ``remote`` or ``other`` (an adapter).
+    The scope names the data the client reaches, so processes on the same server or
+    on-disk path share epochs; an in-memory client is private to this object.
+    """
+    opts = getattr(client, "init_options", None) or {}
+    if not isinstance(opts, dict):
+        opts = {}
+    if opts.get("path"):
+        return f"path:{os.path.realpath(opts['path'])}", "path"
+    location = opts.get("location")
+    if location == ":memory:":
+        return f"memory:{os.getpid()}:{id(client)}", "memory"
+    remote = opts.get("url") or opts.get("host") or location
+    if remote:
+        return f"remote:{remote}:{opts.get('port')}:{opts.get('prefix')}", "remote"
+    return f"{type(client).__qualname__}:{os.getpid()}:{id(client)}", "other"
+
+
+__all__ = ["Call", "Op", "Parallel", "WriteEvent", "WriteListener", "client_scope"]
