@@ -20,6 +20,7 @@ STAGES: tuple[str, ...] = (
     "upsert",
     "delete",
     "retrieve",
+    "postprocess",
     "synthesize",
     "query",
     "ingest",

@@ -287,8 +287,10 @@ def create_app(
         if not ref_doc_id or len(ref_doc_id) > 256:
             raise HTTPException(422, detail="ref_doc_id must have 1 to 256 characters")
         with lock.write():
+            # Deleted even when not recorded: a killed ingestion can leave unrecorded points.
+            found = ref_doc_id in pipeline.indexed_documents()
             pipeline.delete_document(ref_doc_id)
-        return {"deleted": ref_doc_id}
+        return {"deleted": ref_doc_id, "found": found}
 
     @app.get("/health/live")
     def live() -> JSONResponse:

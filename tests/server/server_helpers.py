@@ -48,9 +48,13 @@ def serve_in_thread(app: Any) -> Iterator[str]:
 
 
 class ServerProcess:
-    """``uvicorn --factory ragdrop.server.app:create_app_from_env`` in a subprocess."""
+    """The server in a subprocess: ``ragdrop serve`` or ``uvicorn --factory`` (``cli=False``).
 
-    def __init__(self, env: dict[str, str], log: Path) -> None:
+    Both read their settings from ``RAGDROP_*`` variables in ``env``.
+    """
+
+    def __init__(self, env: dict[str, str], log: Path, cli: bool = True) -> None:
+        self.cli = cli
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {**os.environ, **env}
@@ -58,10 +62,14 @@ class ServerProcess:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 120) -> None:
-        cmd = [
-            sys.executable, "-m", "uvicorn", "--factory", "ragdrop.server.app:create_app_from_env",
-            "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "info",
-        ]  # fmt: skip
+        if self.cli:
+            cmd = [sys.executable, "-m", "ragdrop.cli.main", "serve", "--port", str(self.port)]
+        else:
+            cmd = [
+                sys.executable, "-m", "uvicorn", "--factory",
+                "ragdrop.server.app:create_app_from_env",
+                "--host", "127.0.0.1", "--port", str(self.port),
+            ]  # fmt: skip
         handle = self.log.open("ab")
         self.proc = subprocess.Popen(cmd, env=self.env, cwd=REPO, stdout=handle, stderr=handle)
         deadline = time.monotonic() + timeout

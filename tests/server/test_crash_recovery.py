@@ -82,7 +82,8 @@ def test_kill_during_ingestion_then_restart_indexes_every_document_once(tmp_path
     assert state["status"] == "running"
     assert 0 < state["processed"] < len(corpus), "the kill must land in the middle of the job"
 
-    restarted = ServerProcess(settings, tmp_path / "server.log")
+    # Restarted through the app factory that multi-worker serving uses: both paths are covered.
+    restarted = ServerProcess(settings, tmp_path / "server.log", cli=False)
     restarted.start()
     try:
         with httpx.Client(base_url=restarted.url, timeout=60) as client:
