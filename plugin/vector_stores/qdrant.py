@@ -106,7 +106,11 @@ class CachedQdrantVectorStore(BasePydanticVectorStore):
     enable_hybrid: bool = Field(default=False, description="Store and search sparse vectors.")
     batch_size: int = Field(default=256, gt=0, le=10_000, description="Points per upsert.")
     parallel: int = Field(default=1, ge=1, le=64, description="Concurrent upserts (servers).")
-    rrf_k: int = Field(default=60, ge=1, description="RRF constant for hybrid fusion.")
+    rrf_k: int = Field(
+        default=60,
+        ge=1,
+        description="RRF constant: score = sum of 1 / (rrf_k + rank), rank from 0 (Qdrant's).",
+    )
     cache_dir: Path | None = Field(default=None, description="Query cache directory.")
     cache_ttl: float = Field(default=300.0, gt=0, description="Query cache TTL in seconds.")
     cache_scope: str | None = Field(
