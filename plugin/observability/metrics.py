@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable
 from types import TracebackType
+from typing import Any
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 from ragdrop.observability import stages
@@ -145,6 +146,7 @@ class RagdropMetrics:
             registry=reg,
         )
         self._attached = False
+        self._watched: Any = None
 
     # -- listeners ---------------------------------------------------------------------------
     def attach(self) -> RagdropMetrics:
@@ -189,6 +191,33 @@ class RagdropMetrics:
             self.bm25_documents.set(value)
         elif kind == "gauge" and name == "bm25_terms":
             self.bm25_terms.set(value)
+
+    def observe_write(self, event: Any) -> None:
+        """Vector store write listener (``CachedQdrantVectorStore.add_write_listener``)."""
+        kind = getattr(event, "kind", "")
+        count = len(getattr(event, "node_ids", None) or getattr(event, "nodes", None) or ())
+        if kind == "add":
+            self.points_upserted.inc(count)
+        elif kind in ("delete", "delete_nodes"):
+            self.points_deleted.inc(count)
+
+    def watch_pipeline(self, pipeline: Any) -> None:
+        """Follow a `RagPipeline`'s built components: points written/deleted by its vector
+        store, and the size of its BM25 index read at scrape time.
+
+        Cheap to call often: it only acts when the pipeline has rebuilt its components.
+        """
+        parts = pipeline.components
+        if parts is self._watched:
+            return
+        self._watched = parts
+        add_listener = getattr(parts.vector_store, "add_write_listener", None)
+        if callable(add_listener):
+            add_listener(self.observe_write)
+        index = bm25_index_of(parts.retriever)
+        if index is not None:
+            self.bm25_documents.set_function(lambda: float(len(index)))
+            self.bm25_terms.set_function(lambda: float(bm25_term_count(index)))
 
     # -- direct recording --------------------------------------------------------------------
     def record_error(self, component: str, error: BaseException | type[BaseException]) -> None:
@@ -245,3 +274,19 @@ def cache_events_counter(registry: CollectorRegistry, namespace: str = "ragdrop"
         )
         setattr(registry, attribute, counter)
     return counter
+
+
+def bm25_index_of(retriever: Any) -> Any:
+    """The `BM25Index` behind a hybrid or BM25 retriever, or None."""
+    bm25 = getattr(retriever, "bm25", None) or retriever
+    index = getattr(bm25, "index", None)
+    return index if index is not None and hasattr(index, "__len__") else None
+
+
+def bm25_term_count(index: Any) -> int:
+    """Distinct terms of a `BM25Index` (its vocabulary)."""
+    count = getattr(index, "n_terms", None)
+    if count is not None:
+        return int(count)
+    # BM25Index has no public vocabulary size yet; its term -> id map is the vocabulary.
+    return len(getattr(index, "_vocab", ()))

@@ -176,6 +176,7 @@ def create_app(
     def ingest_batch(batch: list[dict[str, Any]]) -> dict[str, Any]:
         documents = [Document(id_=d["id"], text=d["text"], metadata=d["metadata"]) for d in batch]
         with lock.write():
+            metrics.watch_pipeline(pipeline)
             report = pipeline.ingest(documents)
         return {k: v for k, v in asdict(report).items() if k != "documents"}
 
@@ -246,6 +247,7 @@ def create_app(
         filters = body.filters.to_llama_index() if body.filters else None
         try:
             with lock.read():
+                metrics.watch_pipeline(pipeline)
                 answer = pipeline.query(body.question, top_k=body.top_k, filters=filters)
         except ValueError as exc:
             raise HTTPException(422, detail=str(exc)) from None
@@ -288,6 +290,7 @@ def create_app(
             raise HTTPException(422, detail="ref_doc_id must have 1 to 256 characters")
         with lock.write():
             # Deleted even when not recorded: a killed ingestion can leave unrecorded points.
+            metrics.watch_pipeline(pipeline)
             found = ref_doc_id in pipeline.indexed_documents()
             pipeline.delete_document(ref_doc_id)
         return {"deleted": ref_doc_id, "found": found}

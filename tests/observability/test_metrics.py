@@ -171,3 +171,14 @@ def test_bounded_label_never_exceeds_its_cap(values: list[str], cap: int) -> Non
 def test_fixed_bounded_label_keeps_only_allowed_values(values: list[str]) -> None:
     label = BoundedLabel(("embed", "bm25"))
     assert {label(v) for v in values} <= {"embed", "bm25", OTHER}
+
+
+def test_vector_store_writes_count_points(metrics: RagdropMetrics) -> None:
+    from ragdrop.vector_stores.calls import WriteEvent
+
+    metrics.observe_write(WriteEvent("add", node_ids=["a", "b", "c"]))
+    metrics.observe_write(WriteEvent("delete", node_ids=["a", "b"], ref_doc_id="doc"))
+    metrics.observe_write(WriteEvent("delete_nodes", node_ids=["c"]))
+    metrics.observe_write(WriteEvent("restore"))
+    assert value(metrics, "ragdrop_points_upserted_total") == 3
+    assert value(metrics, "ragdrop_points_deleted_total") == 3

@@ -287,6 +287,15 @@ def test_metrics_use_route_templates(client: httpx.Client, ingested: Any) -> Non
     assert "bake bread" not in text
     assert 'ragdrop_ingest_jobs_total{state="done"}' in text
     assert count_series(text) > 0
+    samples = {
+        line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line and not line.startswith("#")
+    }
+    assert samples["ragdrop_points_upserted_total"] >= 5
+    assert samples["ragdrop_points_deleted_total"] >= 1  # the volcano test ran before
+    assert samples["ragdrop_bm25_documents"] >= 5
+    assert samples["ragdrop_bm25_terms"] > 20
 
 
 def test_logs_hold_no_secrets_or_document_text(
