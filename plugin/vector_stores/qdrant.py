@@ -28,7 +28,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from llama_index.core.bridge.pydantic import Field, PrivateAttr
 from llama_index.core.schema import BaseNode
 from llama_index.core.vector_stores.types import (
@@ -60,17 +59,17 @@ from ragdrop.vector_stores.points import (
     node_id_from_payload,
     point_id_for,
     result_from_json,
-    validate_query_vector,
     validate_vectors,
+)
+from ragdrop.vector_stores.requests import (
+    SUPPORTED_MODES,
+    check_query,
+    query_cache_fields,
+    query_points_request,
+    search_params,
 )
 from ragdrop.vector_stores.settings import CollectionLayout, CollectionSettings, read_layout
 from ragdrop.vector_stores.sparse import hashed_term_frequencies
-
-SUPPORTED_MODES = (
-    VectorStoreQueryMode.DEFAULT,
-    VectorStoreQueryMode.SPARSE,
-    VectorStoreQueryMode.HYBRID,
-)
 
 
 class CachedQdrantVectorStore(BasePydanticVectorStore):
@@ -487,118 +486,53 @@ class CachedQdrantVectorStore(BasePydanticVectorStore):
         await self._arun(self._clear_op())
 
     # -- queries -----------------------------------------------------------------------------
-    def _search_params(self, kwargs: dict[str, Any]) -> Any:
-        params = kwargs.get("search_params")
-        if isinstance(params, dict):
-            return qm.SearchParams(**params)
-        if params is not None:
-            return params
-        return self.settings.search_params(kwargs.get("hnsw_ef"), kwargs.get("exact"))
-
-    def _sparse_query(self, query: VectorStoreQuery) -> qm.SparseVector:
-        if not query.query_str:
-            raise ValueError(f"mode {query.mode.value!r} needs query.query_str")
-        if self._sparse_query_fn is None:
-            raise ValueError(f"mode {query.mode.value!r} needs enable_hybrid=True")
-        indices, values = self._sparse_query_fn([query.query_str])
+    def _sparse_query(self, query: VectorStoreQuery) -> qm.SparseVector | None:
+        if query.mode == VectorStoreQueryMode.DEFAULT or self._sparse_query_fn is None:
+            return None
+        indices, values = self._sparse_query_fn([query.query_str or ""])
         return qm.SparseVector(indices=list(indices[0]), values=list(values[0]))
 
-    def _query_request(
-        self, query: VectorStoreQuery, layout: CollectionLayout, flt: Any, params: Any
-    ) -> dict[str, Any]:
-        """``query_points`` arguments for ``query`` on ``layout`` (pure)."""
-        base = {
-            "collection_name": self.collection_name,
-            "with_payload": True,
-            "with_vectors": False,
-        }
-        mode = query.mode
-        if mode in (VectorStoreQueryMode.SPARSE, VectorStoreQueryMode.HYBRID):
-            if layout.sparse_name is None:
-                raise ValueError(
-                    f"mode {mode.value!r} needs a collection with sparse vectors "
-                    "(create it with enable_hybrid=True)"
-                )
-        using = layout.dense_name or None
-        if mode == VectorStoreQueryMode.SPARSE:
-            return base | {
-                "query": self._sparse_query(query),
-                "using": layout.sparse_name,
-                "limit": query.sparse_top_k or query.similarity_top_k,
-                "query_filter": flt,
-            }
-        dense = validate_query_vector(query.query_embedding, layout.size, layout.distance)
-        if mode == VectorStoreQueryMode.HYBRID:
-            prefetch = [
-                qm.Prefetch(
-                    query=dense,
-                    using=using,
-                    limit=query.similarity_top_k,
-                    filter=flt,
-                    params=params,
-                ),
-                qm.Prefetch(
-                    query=self._sparse_query(query),
-                    using=layout.sparse_name,
-                    limit=query.sparse_top_k or query.similarity_top_k,
-                    filter=flt,
-                ),
-            ]
-            return base | {
-                "prefetch": prefetch,
-                "query": qm.RrfQuery(rrf=qm.Rrf(k=self.rrf_k)),
-                "limit": query.hybrid_top_k or query.similarity_top_k,
-            }
-        return base | {
-            "query": dense,
-            "using": using,
-            "limit": query.similarity_top_k,
-            "query_filter": flt,
-            "search_params": params,
-        }
-
-    def _cache_fields(self, query: VectorStoreQuery, flt: Any, params: Any) -> dict[str, Any]:
-        vector = query.query_embedding
-        return {
-            "scope": self._scope,
-            "collection": self.collection_name,
-            "mode": query.mode.value,
-            "vector": None if vector is None else np.asarray(vector, dtype=np.float64).tobytes(),
-            "text": query.query_str if query.mode != VectorStoreQueryMode.DEFAULT else None,
-            "top_k": [query.similarity_top_k, query.sparse_top_k, query.hybrid_top_k],
-            "filter": None if flt is None else flt.model_dump(mode="json", exclude_none=True),
-            "params": None if params is None else params.model_dump(mode="json", exclude_none=True),
-            "rrf_k": self.rrf_k if query.mode == VectorStoreQueryMode.HYBRID else None,
-        }
-
     def _query_op(self, query: VectorStoreQuery, kwargs: dict[str, Any]) -> Op:
-        if query.mode not in SUPPORTED_MODES:
-            allowed = [m.value for m in SUPPORTED_MODES]
-            raise ValueError(
-                f"query mode {query.mode.value!r} is not supported; allowed: {allowed}"
-            )
-        if query.similarity_top_k < 1:
-            raise ValueError(f"similarity_top_k={query.similarity_top_k} must be >= 1")
+        check_query(query)
         flt = kwargs.get("qdrant_filters")
         if flt is None:
             node_point_ids = [point_id_for(n) for n in query.node_ids] if query.node_ids else None
             flt = query_filter(query.filters, query.doc_ids, node_point_ids)
-        # Local mode searches exactly and warns on every query that params do nothing.
-        params = self._search_params(kwargs)
+        params = search_params(kwargs, self.settings)
         if self._local:
-            params = None
+            params = None  # local mode searches exactly and warns on every query with params
         cache = self.query_cache
         key = epoch = None
         if cache is not None:
             with stage("cache"):
                 epoch = cache.epoch(self._scope, self.collection_name)
-                key = cache.key(epoch, **self._cache_fields(query, flt, params))
+                fields = query_cache_fields(
+                    scope=self._scope,
+                    collection=self.collection_name,
+                    query=query,
+                    flt=flt,
+                    params=params,
+                    rrf_k=self.rrf_k,
+                )
+                key = cache.key(epoch, **fields)
                 hit = cache.get(key)
             if hit is not None:
                 return result_from_json(hit)
         with stage("vector"):
+            sparse = self._sparse_query(query)
             layout, response = yield from self._with_layout(
-                lambda layout: Call("query_points", self._query_request(query, layout, flt, params))
+                lambda layout: Call(
+                    "query_points",
+                    query_points_request(
+                        collection=self.collection_name,
+                        query=query,
+                        layout=layout,
+                        flt=flt,
+                        params=params,
+                        sparse=sparse,
+                        rrf_k=self.rrf_k,
+                    ),
+                )
             )
             if layout is None:
                 return VectorStoreQueryResult(nodes=[], similarities=[], ids=[])

@@ -1,0 +1,118 @@
+"""Pure builders of the store's query requests and query-cache keys.
+
+Both the sync and the async path call these, so a query means the same thing on both.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from llama_index.core.vector_stores.types import VectorStoreQuery, VectorStoreQueryMode
+from qdrant_client.http import models as qm
+from ragdrop.vector_stores.points import validate_query_vector
+from ragdrop.vector_stores.settings import CollectionLayout, CollectionSettings
+
+SUPPORTED_MODES = (
+    VectorStoreQueryMode.DEFAULT,
+    VectorStoreQueryMode.SPARSE,
+    VectorStoreQueryMode.HYBRID,
+)
+
+
+def check_query(query: VectorStoreQuery) -> None:
+    """Raise ValueError for a mode or top-k this store cannot answer."""
+    if query.mode not in SUPPORTED_MODES:
+        allowed = [m.value for m in SUPPORTED_MODES]
+        raise ValueError(f"query mode {query.mode.value!r} is not supported; allowed: {allowed}")
+    if query.similarity_top_k < 1:
+        raise ValueError(f"similarity_top_k={query.similarity_top_k} must be >= 1")
+    if query.mode != VectorStoreQueryMode.DEFAULT and not query.query_str:
+        raise ValueError(f"mode {query.mode.value!r} needs query.query_str")
+
+
+def search_params(kwargs: dict[str, Any], settings: CollectionSettings) -> Any:
+    """``SearchParams`` from query kwargs (``search_params`` or ``hnsw_ef``/``exact``)."""
+    params = kwargs.get("search_params")
+    if isinstance(params, dict):
+        return qm.SearchParams(**params)
+    if params is not None:
+        return params
+    return settings.search_params(kwargs.get("hnsw_ef"), kwargs.get("exact"))
+
+
+def query_points_request(
+    *,
+    collection: str,
+    query: VectorStoreQuery,
+    layout: CollectionLayout,
+    flt: Any,
+    params: Any,
+    sparse: qm.SparseVector | None,
+    rrf_k: int,
+) -> dict[str, Any]:
+    """``query_points`` arguments: dense, sparse, or both fused by Qdrant's RRF."""
+    base = {"collection_name": collection, "with_payload": True, "with_vectors": False}
+    mode = query.mode
+    if mode != VectorStoreQueryMode.DEFAULT and (layout.sparse_name is None or sparse is None):
+        raise ValueError(
+            f"mode {mode.value!r} needs a collection with sparse vectors and a store with "
+            "enable_hybrid=True"
+        )
+    using = layout.dense_name or None
+    sparse_limit = query.sparse_top_k or query.similarity_top_k
+    if mode == VectorStoreQueryMode.SPARSE:
+        return base | {
+            "query": sparse,
+            "using": layout.sparse_name,
+            "limit": sparse_limit,
+            "query_filter": flt,
+        }
+    dense = validate_query_vector(query.query_embedding, layout.size, layout.distance)
+    if mode == VectorStoreQueryMode.HYBRID:
+        prefetch = [
+            qm.Prefetch(
+                query=dense, using=using, limit=query.similarity_top_k, filter=flt, params=params
+            ),
+            qm.Prefetch(query=sparse, using=layout.sparse_name, limit=sparse_limit, filter=flt),
+        ]
+        return base | {
+            "prefetch": prefetch,
+            "query": qm.RrfQuery(rrf=qm.Rrf(k=rrf_k)),
+            "limit": query.hybrid_top_k or query.similarity_top_k,
+        }
+    return base | {
+        "query": dense,
+        "using": using,
+        "limit": query.similarity_top_k,
+        "query_filter": flt,
+        "search_params": params,
+    }
+
+
+def query_cache_fields(
+    *, scope: str, collection: str, query: VectorStoreQuery, flt: Any, params: Any, rrf_k: int
+) -> dict[str, Any]:
+    """Everything that changes a query's answer, for the result cache key."""
+    vector = query.query_embedding
+    hybrid = query.mode == VectorStoreQueryMode.HYBRID
+    return {
+        "scope": scope,
+        "collection": collection,
+        "mode": query.mode.value,
+        "vector": None if vector is None else np.asarray(vector, dtype=np.float64).tobytes(),
+        "text": query.query_str if query.mode != VectorStoreQueryMode.DEFAULT else None,
+        "top_k": [query.similarity_top_k, query.sparse_top_k, query.hybrid_top_k],
+        "filter": None if flt is None else flt.model_dump(mode="json", exclude_none=True),
+        "params": None if params is None else params.model_dump(mode="json", exclude_none=True),
+        "rrf_k": rrf_k if hybrid else None,
+    }
+
+
+__all__ = [
+    "SUPPORTED_MODES",
+    "check_query",
+    "query_cache_fields",
+    "query_points_request",
+    "search_params",
+]
