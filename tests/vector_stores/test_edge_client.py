@@ -21,6 +21,7 @@ from ragdrop.vector_stores.edge_client import (
     AsyncEdgeQdrantClient,
     EdgeQdrantClient,
     EdgeStorageError,
+    embedded_client,
 )
 
 pytestmark = pytest.mark.integration
@@ -472,3 +473,18 @@ def test_bad_input_names_the_problem(edge: EdgeQdrantClient) -> None:
     with pytest.raises(ValueError, match="Qdrant Edge rejected"):
         edge.upsert("b", [qm.PointStruct(id=1, vector=[1.0, 0.0, 3.0])])
     assert edge.count("b").count == 0
+
+
+def test_embedded_client_picks_edge_but_keeps_local_mode_directories(tmp_path: Path) -> None:
+    fresh = embedded_client(tmp_path / "fresh")
+    assert isinstance(fresh, EdgeQdrantClient)
+    fresh.close()
+    QdrantClient(path=str(tmp_path / "old")).close()
+    old = embedded_client(tmp_path / "old")
+    assert not isinstance(old, EdgeQdrantClient) and isinstance(old, QdrantClient)
+    old.close()
+    forced = embedded_client(tmp_path / "forced", engine="local")
+    assert not isinstance(forced, EdgeQdrantClient)
+    forced.close()
+    with pytest.raises(ValueError, match="engine='server'"):
+        embedded_client(tmp_path / "x", engine="server")  # type: ignore[arg-type]
