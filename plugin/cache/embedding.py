@@ -148,8 +148,9 @@ class CachedEmbedding(BaseEmbedding):
         return found, keys
 
     def _store(self, keys: list[str], vectors: list[Embedding]) -> None:
+        encoded = [encode_array(np.asarray(v, dtype=np.float64)) for v in vectors]
+        self.cache.set_many_bytes(list(zip(keys, encoded, strict=True)))
         for key, vector in zip(keys, vectors, strict=True):
-            self.cache.set_bytes(key, encode_array(np.asarray(vector, dtype=np.float64)))
             self._remember(key, list(vector))
 
     @staticmethod

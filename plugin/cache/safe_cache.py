@@ -323,6 +323,20 @@ class SafeCache:
             raise TypeError(f"value must be bytes, got {type(value).__name__}")
         self._set(key, bytes(value), expire)
 
+    def set_many_bytes(self, items: list[tuple[str, bytes]], expire: float | None = None) -> None:
+        """Store several (key, bytes) pairs in one transaction (one disk sync)."""
+        if expire is not None and (not isinstance(expire, int | float) or expire <= 0):
+            raise ValueError(f"expire={expire!r} must be None or a positive number of seconds")
+        for key, value in items:
+            if not isinstance(value, bytes | bytearray | memoryview):
+                raise TypeError(f"value for {key!r} must be bytes, got {type(value).__name__}")
+        if not items:
+            return
+        with self._cache.transact(retry=True):
+            for key, value in items:
+                self._cache.set(key, bytes(value), expire=expire, retry=True)
+        self._after_write()
+
     def get_json(self, key: str) -> Any | None:
         """The JSON value stored under ``key``, or None (missing, expired or unreadable)."""
         raw = self.get_bytes(key)

@@ -206,3 +206,12 @@ def test_array_codec_refuses_bad_input() -> None:
         decode_array(b"RDA1\x03|O8\x01" + b"\x01" + b"\x00" * 7 + b"\x00" * 8)
     with pytest.raises(ValueError):
         decode_array(b"garbage")
+
+
+def test_set_many_bytes_is_atomic_and_validated(tmp_path: Path) -> None:
+    cache = SafeCache(tmp_path)
+    cache.set_many_bytes([("a", b"1"), ("b", b"2")])
+    assert cache.get_bytes("a") == b"1" and cache.get_bytes("b") == b"2"
+    with pytest.raises(TypeError):
+        cache.set_many_bytes([("c", b"3"), ("d", "not bytes")])  # type: ignore[list-item]
+    assert cache.get_bytes("c") is None
