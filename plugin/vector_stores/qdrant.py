@@ -17,6 +17,8 @@ arguments, are exactly::
 
 (``create_snapshot``/``list_snapshots``/``recover_snapshot`` only from backup/restore; a
 client that lacks them or raises ``NotImplementedError`` gets the portable export only.)
+The optional attribute ``init_options`` (a dict with ``location``/``path``/``url``...) tells
+local mode from a server; a client without it is treated as local (calls serialised).
 """
 
 from __future__ import annotations
