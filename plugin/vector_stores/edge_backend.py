@@ -188,8 +188,10 @@ class QdrantEdgeLocal(QdrantBase):
         if not self.auto_optimize:
             return
         info = _edge_call(collection.shard.info)
-        pending = info.points_count - info.indexed_vectors_count
-        if bulk or pending >= info.indexed_vectors_count:
+        indexed, points = info.indexed_vectors_count, info.points_count
+        # indexed_vectors_count still counts deleted points: many more indexed than live
+        # points means deletions piled up, and optimize lets Edge's vacuum reclaim them
+        if bulk or points - indexed >= indexed or indexed > 1.25 * points:
             _edge_call(collection.shard.optimize)
 
     def optimize(self, collection_name: str) -> bool:

@@ -488,3 +488,28 @@ def test_embedded_client_picks_edge_but_keeps_local_mode_directories(tmp_path: P
     forced.close()
     with pytest.raises(ValueError, match="engine='server'"):
         embedded_client(tmp_path / "x", engine="server")  # type: ignore[arg-type]
+
+
+def test_small_writes_keep_most_points_indexed_and_deletes_are_vacuumed(
+    edge: EdgeQdrantClient,
+) -> None:
+    edge.create_collection(
+        "w",
+        vectors_config=qm.VectorParams(size=16, distance=qm.Distance.COSINE),
+        optimizers_config=qm.OptimizersConfigDiff(indexing_threshold=20),
+    )
+    vectors = np.random.default_rng(6).normal(size=(4000, 16))
+    for start in range(0, 4000, 100):
+        batch = range(start, start + 100)
+        edge.upsert("w", [qm.PointStruct(id=i, vector=vectors[i].tolist()) for i in batch])
+        info = edge.get_collection("w")
+        # amortised rebuilds (doubling): the unindexed tail never outgrows the indexed part
+        assert info.points_count - (info.indexed_vectors_count or 0) <= max(
+            info.indexed_vectors_count or 0, 400
+        )
+    hits = edge.query_points("w", query=vectors[1234], limit=1).points
+    assert hits[0].id == 1234
+    edge.delete("w", qm.PointIdsList(points=list(range(3000))))
+    info = edge.get_collection("w")
+    assert info.points_count == 1000 and info.indexed_vectors_count == 1000  # vacuumed
+    assert edge.query_points("w", query=vectors[3500], limit=1).points[0].id == 3500
