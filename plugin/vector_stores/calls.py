@@ -51,7 +51,8 @@ Op = Generator[Call | Parallel, Any, Any]
 def client_scope(client: Any) -> tuple[str, str]:
     """(cache scope, kind) of a qdrant-client ``QdrantClient``/``AsyncQdrantClient``.
 
-    ``kind`` is ``memory``, ``path`` (both local mode), ``remote`` or ``other`` (an adapter).
+    ``kind`` is ``memory``, ``path`` (both local mode), ``edge`` (Qdrant Edge at a path),
+    ``remote`` or ``other`` (an adapter).
     The scope names the data the client reaches, so processes on the same server or
     on-disk path share epochs; an in-memory client is private to this object.
     """
@@ -60,6 +61,8 @@ def client_scope(client: Any) -> tuple[str, str]:
         opts = {}
     if opts.get("path"):
         return f"path:{os.path.realpath(opts['path'])}", "path"
+    if opts.get("edge_path"):  # EdgeQdrantClient: on-disk like local mode, but indexed
+        return f"path:{os.path.realpath(opts['edge_path'])}", "edge"
     location = opts.get("location")
     if location == ":memory:":
         return f"memory:{os.getpid()}:{id(client)}", "memory"

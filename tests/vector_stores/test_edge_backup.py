@@ -115,3 +115,28 @@ async def test_store_with_the_async_edge_client(tmp_path: Path) -> None:
     assert left == {n.node_id for n in data if n.ref_doc_id != "doc-1"}
     assert (await store.ahealth())["points"] == len(left)
     client.close()
+
+
+def test_cache_is_shared_across_reopenings_of_the_same_edge_path(tmp_path: Path) -> None:
+    data = make_nodes(20)
+    query = VectorStoreQuery(query_embedding=data[3].embedding, similarity_top_k=4)
+    client = EdgeQdrantClient(path=tmp_path / "edge")
+    store = CachedQdrantVectorStore("c", client=client, cache_dir=tmp_path / "cache")
+    store.add(data)
+    first = store.query(query)
+    store.close()
+    client.close()
+
+    client = EdgeQdrantClient(path=tmp_path / "edge")  # e.g. the next CLI run
+    again = CachedQdrantVectorStore("c", client=client, cache_dir=tmp_path / "cache")
+    cache = again.query_cache
+    assert cache is not None
+    before = cache.cache.stats
+    hits, misses = before.hits, before.misses
+    assert again.query(query).ids == first.ids
+    # same path, same scope: the result is served from the cache, nothing missed
+    assert cache.cache.stats.hits > hits and cache.cache.stats.misses == misses
+    again.delete_nodes([first.ids[0]])  # a write bumps the path's epoch
+    assert first.ids[0] not in (again.query(query).ids or [])
+    again.close()
+    client.close()
