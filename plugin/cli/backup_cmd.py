@@ -1,4 +1,4 @@
-"""``ragdrop backup DEST``: snapshot the collection through the vector store's ``backup``."""
+"""``ragdrop backup DEST``: export the collection (and the ingestion manifest) to a folder."""
 
 from __future__ import annotations
 
@@ -10,15 +10,23 @@ from typing import Any
 
 from ragdrop.cli.settings import add_settings_arguments, config_from_sources
 
+# Stored beside the vector store's export so a restore also restores "what is indexed".
+MANIFEST_COPY = "ragdrop-manifest.json"
+
 
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     parser = subparsers.add_parser(
         "backup",
         parents=[common],
-        help="write a backup of the collection to DEST",
+        help="write a backup of the collection to the folder DEST",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("dest", type=Path, metavar="DEST", help="backup file or folder to write")
+    parser.add_argument("dest", type=Path, metavar="DEST", help="backup folder to write")
+    parser.add_argument(
+        "--no-snapshot",
+        action="store_true",
+        help="skip the server-side Qdrant snapshot (the portable export is always written)",
+    )
     add_settings_arguments(parser)
     parser.set_defaults(func=run)
 
@@ -40,10 +48,22 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         config = config_from_sources(args, env=os.environ)
+        # The manifest is read before the points: a document it lists is fully written, so
+        # the export holds it even if a server writes in between.
+        manifest = config.manifest_path.read_bytes() if config.manifest_path.exists() else None
         with RagPipeline(config) as pipeline:
-            result = store_method(pipeline, "backup")(args.dest)
+            result = store_method(pipeline, "backup")(args.dest, snapshot=not args.no_snapshot)
+        if manifest is not None:
+            target = args.dest / MANIFEST_COPY
+            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(manifest)
     except (ValueError, OSError) as exc:
         print(f"ragdrop backup: {exc}", file=sys.stderr)
         return 2
-    print(f"Backup of collection {config.collection!r} written to {result or args.dest}")
+    points = result.get("points") if isinstance(result, dict) else None
+    print(
+        f"Backup of collection {config.collection!r} written to {args.dest}"
+        + (f" ({points} points)" if points is not None else "")
+    )
     return 0

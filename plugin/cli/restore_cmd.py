@@ -1,4 +1,4 @@
-"""``ragdrop restore SRC``: restore the collection from a backup made by ``ragdrop backup``."""
+"""``ragdrop restore SRC``: replace the collection with a backup made by ``ragdrop backup``."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ragdrop.cli.backup_cmd import store_method
+from ragdrop.cli.backup_cmd import MANIFEST_COPY, store_method
 from ragdrop.cli.settings import add_settings_arguments, config_from_sources
 
 
@@ -16,29 +16,55 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     parser = subparsers.add_parser(
         "restore",
         parents=[common],
-        help="restore the collection from a backup",
+        help="replace the collection with a backup",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("src", type=Path, metavar="SRC", help="backup written by ragdrop backup")
+    parser.add_argument("src", type=Path, metavar="SRC", help="folder written by ragdrop backup")
     add_settings_arguments(parser)
     parser.set_defaults(func=run)
+
+
+def restore_manifest(src: Path, manifest_path: Path) -> bool:
+    """Put the backup's manifest in place (atomically); without one, forget the old one.
+
+    A stale manifest would claim documents whose points the restore replaced, and the next
+    ingest would skip them; without it, the next ingest re-checks every document.
+    """
+    copy = src / MANIFEST_COPY
+    if not copy.exists():
+        manifest_path.unlink(missing_ok=True)
+        return False
+    manifest_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = manifest_path.with_name(f".{manifest_path.name}.restore.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(copy.read_bytes())
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, manifest_path)
+    return True
 
 
 def run(args: argparse.Namespace) -> int:
     from ragdrop.pipeline.rag import RagPipeline
 
-    if not args.src.exists():
-        print(f"ragdrop restore: {args.src}: no such file or directory", file=sys.stderr)
+    if not args.src.is_dir():
+        print(f"ragdrop restore: {args.src}: no such backup folder", file=sys.stderr)
         return 2
     try:
         config = config_from_sources(args, env=os.environ)
         with RagPipeline(config) as pipeline:
+            # Forget first: if the restore dies half-way, no manifest claims missing points.
+            config.manifest_path.unlink(missing_ok=True)
             result = store_method(pipeline, "restore")(args.src)
+        had_manifest = restore_manifest(args.src, config.manifest_path)
     except (ValueError, OSError) as exc:
         print(f"ragdrop restore: {exc}", file=sys.stderr)
         return 2
+    points = result.get("points") if isinstance(result, dict) else None
     print(
         f"Collection {config.collection!r} restored from {args.src}"
-        + (f": {result}" if result else "")
+        + (f" ({points} points)" if points is not None else "")
+        + ("" if had_manifest else "; the next `ragdrop ingest` re-checks every document")
     )
     return 0
