@@ -20,7 +20,6 @@ from ragdrop.postprocessors.cross_encoder_model import (
     Backend,
     CrossEncoderRunner,
     Precision,
-    model_fingerprint,
     trained_max_length,
 )
 from ragdrop.postprocessors.scoring import content_hash, rank_indices, sigmoid, unique_positions
@@ -132,7 +131,8 @@ class CrossEncoderReranker(BaseNodePostprocessor):
 
     _runner: CrossEncoderRunner | None = PrivateAttr(default=None)
     _cache: Any = PrivateAttr(default=None)
-    _model_key: str | None = PrivateAttr(default=None)
+    _built_with: tuple[Any, ...] | None = PrivateAttr(default=None)
+    _cache_opened_at: tuple[Any, ...] | None = PrivateAttr(default=None)
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
 
     @field_validator("device")
@@ -166,34 +166,52 @@ class CrossEncoderReranker(BaseNodePostprocessor):
 
     # -- lazy state --------------------------------------------------------------------------
 
+    def _runner_settings(self) -> tuple[Any, ...]:
+        return (self.model, self.max_length, self.device, self.backend, self.precision)
+
     def _get_runner(self) -> CrossEncoderRunner:
-        """Resolve the model files (no weights loaded yet) and fix max_length, once."""
-        if self._runner is None:
+        """Resolve the model files (no weights loaded yet) and fix max_length, once.
+
+        Changing a model setting on the instance (or in a ``model_copy``) builds a new
+        runner rather than scoring with the old model.
+        """
+        settings = self._runner_settings()
+        runner = self._runner
+        if runner is None or self._built_with != settings:
             with self._lock:
-                if self._runner is None:
+                if self._runner is None or self._built_with != settings:
                     path = _resolve(self.model)
-                    length = self.max_length or trained_max_length(path)
-                    self._model_key = model_fingerprint(path)
                     self._runner = CrossEncoderRunner(
                         path,
-                        max_length=length,
+                        max_length=self.max_length or trained_max_length(path),
                         device=self.device,
                         backend=self.backend,
                         precision=self.precision,
                         batch_size=self.batch_size,
                     )
-        return self._runner
+                    self._built_with = settings
+                runner = self._runner
+        runner.batch_size = self.batch_size
+        return runner
 
     def _get_cache(self) -> Any:
-        if self.cache_dir is not None and self._cache is None:
+        if self.cache_dir is None:
+            return None
+        cache = self._cache
+        if cache is None or self._cache_opened_at != (self.cache_dir, self.cache_size_limit):
             with self._lock:
-                if self._cache is None:
+                if self._cache is None or self._cache_opened_at != (
+                    self.cache_dir,
+                    self.cache_size_limit,
+                ):
                     from ragdrop.cache.safe_cache import SafeCache
 
                     self._cache = SafeCache(
                         self.cache_dir, namespace=_CACHE_NAMESPACE, size_limit=self.cache_size_limit
                     )
-        return self._cache
+                    self._cache_opened_at = (self.cache_dir, self.cache_size_limit)
+                cache = self._cache
+        return cache
 
     def warm_up(self) -> None:
         """Load the model now instead of on the first query."""
@@ -216,19 +234,19 @@ class CrossEncoderReranker(BaseNodePostprocessor):
 
     # -- scoring -----------------------------------------------------------------------------
 
-    def _pair_key(self, query: str, passage_hash: str) -> str:
+    @staticmethod
+    def _pair_key(runner: CrossEncoderRunner, query: str, passage: str) -> str:
         from ragdrop.cache.safe_cache import cache_key
 
-        runner = self._get_runner()
         return cache_key(
             "rerank",
             version=_CACHE_VERSION,
-            model=self._model_key,
+            model=runner.fingerprint,
             max_length=runner.max_length,
             backend=runner.backend,
             precision=runner.precision,
             query=query,
-            passage=passage_hash,
+            passage=passage,
         )
 
     def _score_distinct(self, query: str, passages: list[str], hashes: list[str]) -> list[float]:
@@ -238,7 +256,7 @@ class CrossEncoderReranker(BaseNodePostprocessor):
         scores: list[float | None] = [None] * len(passages)
         keys: list[str] = []
         if cache is not None:
-            keys = [self._pair_key(query, h) for h in hashes]
+            keys = [self._pair_key(runner, query, h) for h in hashes]
             for i, key in enumerate(keys):
                 value = cache.get_json(key)
                 if isinstance(value, int | float) and not isinstance(value, bool):

@@ -106,6 +106,14 @@ def missing_backend_packages(backend: str) -> list[str]:
     return [name for name in _BACKEND_PACKAGES[backend] if importlib.util.find_spec(name) is None]
 
 
+def _offsets(tokenizer: Any, texts: list[str]) -> list[list[tuple[int, int]]]:
+    """Character span of every word piece of each text (no special tokens)."""
+    # verbose=False: measuring a passage longer than the model's window is the point here,
+    # not the mistake transformers warns about.
+    encoded = tokenizer(texts, add_special_tokens=False, return_offsets_mapping=True, verbose=False)
+    return list(encoded["offset_mapping"])
+
+
 class CrossEncoderRunner:
     """A cross-encoder loaded once (thread-safe) that scores (query, passage) pairs.
 
@@ -130,6 +138,8 @@ class CrossEncoderRunner:
         batch_size: int = 32,
     ) -> None:
         self.model_path = model_path
+        # Taken now, before the weights are read: identifies the model these scores are from.
+        self.fingerprint = model_fingerprint(model_path)
         self.max_length = max_length
         self.device = device
         self.backend = backend
@@ -259,8 +269,8 @@ class CrossEncoderRunner:
         special = tokenizer.num_special_tokens_to_add(pair=True)
         if not getattr(tokenizer, "is_fast", False):
             return self._truncate_slow(tokenizer, query, passages, special)
-        q = tokenizer(query, add_special_tokens=False, return_offsets_mapping=True)
-        q_len = len(q["input_ids"])
+        q_offsets = _offsets(tokenizer, [query])[0]
+        q_len = len(q_offsets)
         kept_q, budget = split_token_budget(q_len, self.max_length, special, MIN_PASSAGE_TOKENS)
         if kept_q < q_len:
             logger.warning(
@@ -270,18 +280,15 @@ class CrossEncoderRunner:
                 budget,
                 self.max_length,
             )
-            query = query[: q["offset_mapping"][kept_q - 1][1]]
+            query = query[: q_offsets[kept_q - 1][1]]
         window = budget * _CHARS_PER_TOKEN_BOUND
         heads = [p[:window] for p in passages]
-        encoded = tokenizer(heads, add_special_tokens=False, return_offsets_mapping=True)
         cut: list[str] = []
         lengths: list[int] = []
-        for text, head, offsets in zip(passages, heads, encoded["offset_mapping"], strict=True):
+        for text, head, offsets in zip(passages, heads, _offsets(tokenizer, heads), strict=True):
             if len(offsets) < budget and len(head) < len(text):
                 # Unusually long tokens (URLs, runs of spaces): look at the whole passage.
-                offsets = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)[
-                    "offset_mapping"
-                ]
+                offsets = _offsets(tokenizer, [text])[0]
             if len(offsets) >= budget:
                 cut.append(text[: offsets[budget - 1][1]])
                 lengths.append(budget)

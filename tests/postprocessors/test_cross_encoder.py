@@ -293,3 +293,16 @@ def test_missing_backend_package_says_what_to_install(
     model = CrossEncoderReranker(model=str(tiny_cross_encoder_path), backend="onnx")
     with pytest.raises(ImportError, match=r"sentence-transformers\[onnx\]"):
         model.postprocess_nodes(candidates, query_str=QUERY)
+
+
+def test_changed_settings_take_effect_on_the_next_call(
+    reranker: CrossEncoderReranker, candidates: list[NodeWithScore]
+) -> None:
+    short = reranker.model_copy(update={"max_length": 16})
+    assert short.resolved_max_length == 16
+    assert reranker.resolved_max_length == 512  # the original keeps its model
+    cut = {n.node.node_id: n.score for n in short.postprocess_nodes(candidates, query_str=QUERY)}
+    full = {
+        n.node.node_id: n.score for n in reranker.postprocess_nodes(candidates, query_str=QUERY)
+    }
+    assert cut != full
