@@ -24,6 +24,7 @@ import asyncio
 import contextvars
 import copy
 import threading
+import weakref
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -31,7 +32,7 @@ from typing import Any, Literal
 
 from llama_index.core.base.base_retriever import BaseRetriever
 from llama_index.core.callbacks.base import CallbackManager
-from llama_index.core.schema import BaseNode, NodeWithScore, QueryBundle
+from llama_index.core.schema import BaseNode, NodeWithScore, QueryBundle, TextNode
 from llama_index.core.vector_stores.types import (
     MetadataFilters,
     VectorStoreQuery,
@@ -178,10 +179,11 @@ class HybridRetriever(BaseRetriever):
 
         if vector_store is None:
             from qdrant_client import QdrantClient
-
             from ragdrop.vector_stores import CachedQdrantVectorStore
 
-            vector_store = CachedQdrantVectorStore("hybrid", client=QdrantClient(location=":memory:"))
+            vector_store = CachedQdrantVectorStore(
+                "hybrid", client=QdrantClient(location=":memory:")
+            )
         index = VectorStoreIndex(
             list(nodes),
             storage_context=StorageContext.from_defaults(vector_store=vector_store),
@@ -210,8 +212,7 @@ class HybridRetriever(BaseRetriever):
         index = VectorStoreIndex.from_vector_store(vector_store, embed_model=embed_model)
         if kwargs.get("fusion", "client") == "qdrant":
             return cls(vector_store=vector_store, embed_model=embed_model, **kwargs)
-        bm25 = load_or_build_bm25(vector_store, persist_dir, tokenizer)
-        follow_store_writes(vector_store, bm25, persist_dir)
+        bm25 = store_bm25(vector_store, persist_dir, tokenizer)
         return cls(bm25=bm25, vector_index=index, vector_store=vector_store, **kwargs)
 
     def with_filters(self, filters: MetadataFilters | None) -> HybridRetriever:
@@ -243,8 +244,9 @@ class HybridRetriever(BaseRetriever):
         if self.bm25 is None or self.weights[0] == 0:
             return []
         hits = self.bm25.search(query, top_k=self.bm25_candidates, filters=filters)
-        nodes = self.bm25.get_nodes([i for i, _ in hits])
-        return [NodeWithScore(node=nodes[i], score=s) for i, s in hits if i in nodes]
+        kept = self.bm25.kept_nodes
+        # Nodes not kept in memory are fetched after fusion, for the final results only.
+        return [NodeWithScore(node=kept.get(i) or _Placeholder(id_=i), score=s) for i, s in hits]
 
     def _vector_hits(
         self, query: QueryBundle, filters: MetadataFilters | None
@@ -264,13 +266,30 @@ class HybridRetriever(BaseRetriever):
 
     def _fuse(self, bm25: list[NodeWithScore], vector: list[NodeWithScore]) -> list[NodeWithScore]:
         with stage("fusion"):
-            return reciprocal_rank_fusion(
+            fused = reciprocal_rank_fusion(
                 [bm25, vector],
                 k=self.rrf_k,
                 weights=self.weights,
                 top_k=self.similarity_top_k,
                 sources=SOURCES,
             )
+        missing = [r.node.node_id for r in fused if isinstance(r.node, _Placeholder)]
+        if not missing or self.bm25 is None:
+            return fused
+        nodes = self.bm25.get_nodes(missing)
+        out = []
+        for r in fused:
+            if isinstance(r.node, _Placeholder):
+                real = nodes.get(r.node.node_id)
+                if real is None:  # deleted from the store since BM25 saw it
+                    continue
+                node = real.model_copy()
+                node.metadata = {**real.metadata, FUSION_KEY: r.node.metadata[FUSION_KEY]}
+                node.excluded_embed_metadata_keys = [*real.excluded_embed_metadata_keys, FUSION_KEY]
+                node.excluded_llm_metadata_keys = [*real.excluded_llm_metadata_keys, FUSION_KEY]
+                r = NodeWithScore(node=node, score=r.score)
+            out.append(r)
+        return out
 
     def _executor(self) -> ThreadPoolExecutor:
         if self._pool is None:
@@ -393,6 +412,10 @@ class HybridRetriever(BaseRetriever):
         }
 
 
+class _Placeholder(TextNode):
+    """Stands for a BM25 hit whose node lives only in the vector store."""
+
+
 def _with_qdrant_provenance(result: Any) -> list[NodeWithScore]:
     """New nodes (copies) carrying the Qdrant-fused rank and score as provenance."""
     out = []
@@ -419,6 +442,34 @@ def bm25_sparse_functions(
     return {"sparse_doc_fn": encoder.doc_fn, "sparse_query_fn": encoder.query_fn}
 
 
+# One BM25 index per live store object, because each follows the store's writes: a second
+# index registered on the same store would double the work (and the files it persists).
+# Keyed by id() with a weak reference (pydantic stores are unhashable).
+_STORE_BM25: dict[int, tuple[weakref.ref[Any], BM25Retriever]] = {}
+_STORE_BM25_LOCK = threading.Lock()
+
+
+def store_bm25(
+    vector_store: Any, persist_dir: str | Path | None = None, tokenizer: BM25Tokenizer | None = None
+) -> BM25Retriever:
+    """The BM25 index over ``vector_store``'s payloads that follows its writes.
+
+    Built (or loaded from ``persist_dir``) on first use, then shared by every retriever over
+    that store object.
+    """
+    with _STORE_BM25_LOCK:
+        entry = _STORE_BM25.get(id(vector_store))
+        if entry is not None and entry[0]() is vector_store:
+            bm25 = entry[1]
+            if tokenizer is None or bm25.index.tokenizer == tokenizer:
+                return bm25
+        bm25 = load_or_build_bm25(vector_store, persist_dir, tokenizer)
+        follow_store_writes(vector_store, bm25, persist_dir)
+        _STORE_BM25[id(vector_store)] = (weakref.ref(vector_store), bm25)
+        weakref.finalize(vector_store, _STORE_BM25.pop, id(vector_store), None)
+        return bm25
+
+
 def load_or_build_bm25(
     vector_store: Any, persist_dir: str | Path | None, tokenizer: BM25Tokenizer | None = None
 ) -> BM25Retriever:
@@ -436,7 +487,9 @@ def load_or_build_bm25(
         ):
             _attach_fetcher(bm25, vector_store)
             return bm25
-    bm25 = BM25Retriever(tokenizer=tokenizer)
+    # The store holds the texts: keep only ids and metadata here (less memory, and
+    # persisting after each write does not rewrite every text).
+    bm25 = BM25Retriever(tokenizer=tokenizer, keep_nodes=False)
     batch: list[BaseNode] = []
     for node in iter_store_nodes(vector_store):
         batch.append(node)

@@ -57,5 +57,24 @@ def count_store_points(vector_store: Any) -> int | None:
 
 
 def fetch_store_nodes(vector_store: Any, node_ids: list[str]) -> list[BaseNode]:
-    """Nodes by id from the store (used when the BM25 side does not keep node texts)."""
-    return list(vector_store.get_nodes(node_ids=node_ids))
+    """Nodes by id from the store (used when the BM25 side does not keep node texts).
+
+    A direct point lookup (``retrieve``): a filtered scroll would scan the whole collection
+    in Qdrant's local mode.
+    """
+    if not node_ids:
+        return []
+    client = getattr(vector_store, "client", None)
+    collection = getattr(vector_store, "collection_name", None)
+    if client is None or collection is None:
+        return list(vector_store.get_nodes(node_ids=node_ids))
+    from llama_index.core.vector_stores.utils import metadata_dict_to_node
+    from ragdrop.vector_stores.points import point_id_for
+
+    records = client.retrieve(
+        collection_name=collection,
+        ids=[point_id_for(i) for i in node_ids],
+        with_payload=True,
+        with_vectors=False,
+    )
+    return [metadata_dict_to_node(r.payload) for r in records if r.payload]

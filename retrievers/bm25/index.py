@@ -190,7 +190,10 @@ class BM25Index:
             for doc in tokens:
                 new_terms.update(doc)
             new_terms.difference_update(vocab)
-            vocab.update(zip(sorted(new_terms), range(len(vocab), len(vocab) + len(new_terms))))
+            first_id = len(vocab)
+            vocab.update(
+                zip(sorted(new_terms), range(first_id, first_id + len(new_terms)), strict=True)
+            )
             lengths = np.fromiter((len(t) for t in tokens), dtype=np.int64, count=len(ids))
             lookup = vocab.__getitem__
             term_ids = np.fromiter(

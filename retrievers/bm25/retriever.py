@@ -113,7 +113,7 @@ class BM25Retriever(BaseRetriever):
                 raise TypeError(f"nodes must be LlamaIndex nodes, got {type(node).__name__}")
         texts = [node.get_content(metadata_mode=self.metadata_mode) for node in nodes]
         ids = [node.node_id for node in nodes]
-        with self._write_lock, stage("bm25"):
+        with self._write_lock:
             self.index.update(ids, texts)
             for node in nodes:
                 self._remember(node)
@@ -165,6 +165,11 @@ class BM25Retriever(BaseRetriever):
         accept = build_filter_fn(filters or self.filters, self._metadata.get)
         with stage("bm25"):
             return self.index.search(query, top_k=top_k or self.similarity_top_k, accept=accept)
+
+    @property
+    def kept_nodes(self) -> dict[str, BaseNode]:
+        """Nodes held in memory by id (empty when ``keep_nodes=False``)."""
+        return self._nodes
 
     def get_nodes(self, node_ids: Sequence[str]) -> dict[str, BaseNode]:
         """Nodes by id (from memory, or from the vector store when nodes are not kept)."""
