@@ -71,8 +71,30 @@ def build_retriever(
     """The first-stage retriever over the ingested collection, restricted by ``filters``.
 
     Called once at start-up without filters, and again for a query that has filters.
+    ``hybrid`` (default): BM25 over the collection's payloads (persisted under
+    ``data_dir/bm25/<collection>``, following the store's writes) fused with the vector
+    search by RRF, here or inside Qdrant (``fusion="qdrant"``); ``bm25``/``vector``: one side.
     """
-    return index.as_retriever(similarity_top_k=config.candidates, filters=filters)
+    from ragdrop.retrievers import HybridRetriever, store_bm25
+
+    if config.retriever == "vector":
+        return index.as_retriever(similarity_top_k=config.candidates, filters=filters)
+    if config.retriever == "hybrid" and config.fusion == "qdrant":
+        return HybridRetriever(
+            fusion="qdrant",
+            vector_store=vector_store,
+            embed_model=index._embed_model,
+            similarity_top_k=config.candidates,
+            filters=filters,
+        )
+    bm25 = store_bm25(vector_store, persist_dir=config.data_dir / "bm25" / config.collection)
+    if config.retriever == "bm25":
+        view = bm25.with_filters(filters)
+        view.similarity_top_k = config.candidates
+        return view
+    return HybridRetriever(
+        bm25, vector_index=index, similarity_top_k=config.candidates, filters=filters
+    )
 
 
 def build_postprocessors(config: PipelineConfig) -> tuple[list[BaseNodePostprocessor], str]:
