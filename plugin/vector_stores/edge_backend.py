@@ -101,8 +101,10 @@ class QdrantEdgeLocal(QdrantBase):
 
     def __init__(self, path: str | Path, auto_optimize: bool = True) -> None:
         super().__init__()
-        if not isinstance(path, (str, Path)) or not str(path):
-            raise TypeError(f"path must be a directory path, got {path!r}")
+        if not isinstance(path, (str, Path)):
+            raise TypeError(f"path must be a str or Path, got {type(path).__name__}")
+        if not str(path).strip():
+            raise ValueError(f"path must name a directory, got {path!r}")
         self.location = Path(path).expanduser()
         self.auto_optimize = auto_optimize
         self._lock = threading.RLock()

@@ -375,15 +375,27 @@ def test_upload_points_and_collection_build_the_index(edge: EdgeQdrantClient) ->
     assert np.allclose(hits[0].vector, vectors[expected])
 
 
-def test_hnsw_with_quantization_finds_the_exact_neighbours(edge: EdgeQdrantClient) -> None:
+@pytest.mark.parametrize(
+    "quantization",
+    [
+        qm.ScalarQuantization(
+            scalar=qm.ScalarQuantizationConfig(type=qm.ScalarType.INT8, always_ram=True)
+        ),
+        qm.ProductQuantization(
+            product=qm.ProductQuantizationConfig(compression=qm.CompressionRatio.X8)
+        ),
+    ],
+    ids=["scalar", "product"],
+)
+def test_hnsw_with_quantization_finds_the_exact_neighbours(
+    edge: EdgeQdrantClient, quantization: Any
+) -> None:
     edge.create_collection(
         "q",
         vectors_config=qm.VectorParams(size=32, distance=qm.Distance.COSINE),
         hnsw_config=qm.HnswConfigDiff(m=8, ef_construct=64),
         optimizers_config=qm.OptimizersConfigDiff(indexing_threshold=10),
-        quantization_config=qm.ScalarQuantization(
-            scalar=qm.ScalarQuantizationConfig(type=qm.ScalarType.INT8, always_ram=True)
-        ),
+        quantization_config=quantization,
     )
     rng = np.random.default_rng(5)
     centres = rng.normal(size=(20, 32))
@@ -394,7 +406,7 @@ def test_hnsw_with_quantization_finds_the_exact_neighbours(edge: EdgeQdrantClien
     info = edge.get_collection("q")
     assert info.indexed_vectors_count == 3000  # auto_optimize built the HNSW graph
     assert info.config.hnsw_config.m == 8
-    assert isinstance(info.config.quantization_config, qm.ScalarQuantization)
+    assert info.config.quantization_config == quantization
     normed = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
     params = qm.SearchParams(
         hnsw_ef=128, quantization=qm.QuantizationSearchParams(rescore=True, oversampling=2.0)
