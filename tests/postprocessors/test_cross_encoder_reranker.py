@@ -306,3 +306,23 @@ def test_changed_settings_take_effect_on_the_next_call(
         n.node.node_id: n.score for n in reranker.postprocess_nodes(candidates, query_str=QUERY)
     }
     assert cut != full
+
+
+def test_concurrent_first_calls_load_the_model_once(
+    tiny_cross_encoder_path: Path, candidates: list[NodeWithScore]
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    model = CrossEncoderReranker(model=str(tiny_cross_encoder_path), top_n=None, device="cpu")
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(
+            pool.map(lambda _: model.postprocess_nodes(candidates, query_str=QUERY), range(4))
+        )
+    assert all(
+        [(n.node.node_id, n.score) for n in r] == [(n.node.node_id, n.score) for n in results[0]]
+        for r in results
+    )
+    runner = model._runner
+    assert runner is not None and runner.pairs_scored == 4 * (len(candidates) - 1)
+    model.warm_up()
+    assert model._runner is runner  # one runner, one load
