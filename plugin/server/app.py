@@ -30,6 +30,9 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024
 DEFAULT_MAX_TOP_K = 50
+# Documents per write-locked ingest call: questions wait for at most one such batch.
+WORKER_BATCH_LIMIT = 16
+READY_WAIT_SECONDS = 2.0
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -183,7 +186,7 @@ def create_app(
     worker = IngestWorker(
         journal,
         ingest_batch,
-        batch_size=config.ingest_batch_size,
+        batch_size=min(config.ingest_batch_size, WORKER_BATCH_LIMIT),
         on_finish=lambda state: metrics.jobs.labels(state=state).inc(),
     )
     monitor.liveness["ingest_worker"] = lambda: _worker_alive(worker)
@@ -300,11 +303,20 @@ def create_app(
         report = monitor.live()
         return JSONResponse(report.to_dict(), status_code=200 if report.ok else 503)
 
+    last_ready: dict[str, Any] = {}
+
     @app.get("/health/ready", dependencies=protected)
     def ready() -> JSONResponse:
-        with lock.read():
-            report = monitor.ready()
-        return JSONResponse(report.to_dict(), status_code=200 if report.ok else 503)
+        try:
+            with lock.read(timeout=READY_WAIT_SECONDS):
+                report = monitor.ready()
+        except TimeoutError:
+            # An ingestion batch holds the index; probes must not time out meanwhile.
+            body = dict(last_ready.get("body") or {"status": "ok", "checks": {}})
+            body["busy"] = "ingestion in progress; checks from the last probe"
+            return JSONResponse(body, status_code=last_ready.get("status", 200))
+        last_ready.update(body=report.to_dict(), status=200 if report.ok else 503)
+        return JSONResponse(last_ready["body"], status_code=last_ready["status"])
 
     @app.get("/metrics", dependencies=protected)
     def metrics_endpoint() -> Response:

@@ -20,10 +20,14 @@ class ReadWriteLock:
         self._writers_waiting = 0
 
     @contextmanager
-    def read(self) -> Iterator[None]:
+    def read(self, timeout: float | None = None) -> Iterator[None]:
+        """Shared access; raises TimeoutError after ``timeout`` seconds of waiting."""
         with self._cond:
-            while self._writer or self._writers_waiting:
-                self._cond.wait()
+            ready = self._cond.wait_for(
+                lambda: not (self._writer or self._writers_waiting), timeout=timeout
+            )
+            if not ready:
+                raise TimeoutError("a write (ingestion or deletion) holds the lock")
             self._readers += 1
         try:
             yield
