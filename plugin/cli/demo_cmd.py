@@ -69,13 +69,26 @@ def format_timings(timings: dict[str, float]) -> str:
     return " · ".join(f"{k} {timings[k] * 1000:.1f} ms" for k in keys)
 
 
+def describe_scores(scores: dict[str, Any]) -> list[str]:
+    """``bm25 #2 (7.31)``, ``vector #1 (0.612)``, ``rerank 4.20``: where a source's rank came from."""
+    detail = []
+    fusion = scores.get("fusion")
+    if isinstance(fusion, dict):
+        for name, hit in sorted(fusion.get("sources", {}).items()):
+            if isinstance(hit, dict) and hit.get("score") is not None:
+                detail.append(f"{name} #{hit['rank']} ({hit['score']:.3g})")
+            elif isinstance(hit, dict):
+                detail.append(f"{name} #{hit['rank']}")
+    rerank = scores.get("rerank")
+    if isinstance(rerank, dict) and rerank.get("score") is not None:
+        detail.append(f"rerank {rerank['score']:.3g}")
+    return detail
+
+
 def format_answer(number: int, result: RagAnswer, top_k: int) -> str:
     lines = [f"\nQ{number}. {result.question}", f"Answer: {result.answer}", "Sources:"]
     for rank, src in enumerate(result.sources[:top_k], start=1):
-        detail = []
-        for key, value in src.scores.items():
-            if key != "final" and isinstance(value, dict) and "score" in value:
-                detail.append(f"{key} {value['score']:.3f}")
+        detail = describe_scores(src.scores)
         extra = f"  ({', '.join(detail)})" if detail else ""
         lines.append(f"  [{rank}] {src.ref_doc_id}  score {src.score:.4f}{extra}")
     lines.append(f"Time: {format_timings(result.timings)}")
