@@ -8,7 +8,8 @@ pytestmark = pytest.mark.unit
 
 def test_default_lowercases_drops_stopwords_and_stems() -> None:
     tok = BM25Tokenizer()
-    assert tok("The Runners were RUNNING to Zürich") == ["runner", "were", "run", "zürich"]
+    assert tok("The Runners were RUNNING to Zürich") == ["runner", "run", "zürich"]
+    assert BM25Tokenizer(stopwords="en")("The Runners were RUNNING") == ["runner", "were", "run"]
 
 
 def test_unicode_word_split_and_single_letters_dropped() -> None:
