@@ -11,11 +11,15 @@ Two fusion modes:
   by Qdrant's Query API RRF. Rankings differ from the client mode because (1) Qdrant's IDF
   is Lucene's ``ln(1 + (N - df + 0.5) / (df + 0.5))`` (never negative, no Okapi floor);
   (2) document length normalisation uses the ``avg_doc_len`` fixed when the documents were
-  encoded, not the live corpus average; (3) RRF runs on the server: we pass ``k + 1``
-  because Qdrant counts ranks from 0, so unweighted scores equal the client mode's, but
-  Qdrant's weighted RRF scales ranks (``1 / (rank / w + k)``) where ours scales scores
-  (``w / (k + rank)``); (4) only the fused score comes back, so provenance holds the
-  Qdrant rank and score only; (5) ties are broken by Qdrant.
+  encoded, not the live corpus average; (3) RRF runs on the server: on LlamaIndex's
+  ``QdrantVectorStore`` we send the Query API request ourselves with ``k + 1`` because
+  Qdrant counts ranks from 0, so unweighted scores equal the client mode's, but Qdrant's
+  weighted RRF scales ranks (``1 / (rank / w + k)``) where ours scales scores
+  (``w / (k + rank)``); ragdrop's ``CachedQdrantVectorStore`` fuses with its own
+  ``rrf_k`` and no weights (its HYBRID query, which also goes through its query cache);
+  (4) only the fused score comes back, so provenance holds the Qdrant rank and score
+  only; (5) ties are broken by Qdrant. Use `bm25_sparse_functions` as the store's
+  ``sparse_doc_fn``/``sparse_query_fn`` so both modes share one tokenizer.
 """
 
 from __future__ import annotations

@@ -37,8 +37,8 @@ class BM25Retriever(BaseRetriever):
         similarity_top_k: results per query.
         filters: metadata filters applied to every query (see also `with_filters`).
         metadata_mode: which metadata is indexed together with the node text.
-        node_lookup: optional ``node_id -> node`` for indexes whose nodes are not kept here
-            (a vector store that holds the text).
+        keep_nodes: keep the nodes in memory (and in `persist`); False when a vector store
+            holds the texts (only ids and metadata are kept, nodes are fetched by id).
 
     Example:
         >>> from llama_index.core.schema import TextNode
