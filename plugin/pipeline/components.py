@@ -9,7 +9,7 @@ from typing import Any
 
 from llama_index.core import VectorStoreIndex
 from llama_index.core.base.embeddings.base import BaseEmbedding
-from llama_index.core.node_parser import NodeParser, SentenceSplitter
+from llama_index.core.node_parser import NodeParser
 from llama_index.core.postprocessor.types import BaseNodePostprocessor
 from llama_index.core.retrievers import BaseRetriever
 from llama_index.core.vector_stores.types import BasePydanticVectorStore, MetadataFilters
@@ -28,13 +28,19 @@ def build_embed_model(config: PipelineConfig) -> BaseEmbedding:
 
 
 def build_node_parser(config: PipelineConfig, embed_model: BaseEmbedding) -> NodeParser:
-    """Chunking that fits the embedding model's window."""
-    tokenizer = getattr(embed_model, "tokenizer", None)
-    size = config.chunk_size or getattr(embed_model, "max_seq_length", 256)
-    kwargs: dict[str, Any] = {"chunk_size": size, "chunk_overlap": config.chunk_overlap}
-    if tokenizer is not None:
-        kwargs["tokenizer"] = lambda text: tokenizer(text, add_special_tokens=False)["input_ids"]
-    return SentenceSplitter(**kwargs)
+    """Chunking that fits the embedding model's window, metadata included.
+
+    Sizes count the embed model's own tokens (its tokenizer is read lazily, at the first
+    parse); a model without a tokenizer (an API model) is measured in tiktoken tokens.
+    """
+    from ragdrop.node_parsers import FixedSizeNodeParser, SemanticNodeParser
+
+    sizing: dict[str, Any] = {"chunk_size": config.chunk_size, "embed_model": embed_model}
+    if not hasattr(type(embed_model), "tokenizer"):
+        sizing.update(size_unit="tiktoken", chunk_size=config.chunk_size or 256)
+    if config.chunking == "semantic":
+        return SemanticNodeParser(**sizing)
+    return FixedSizeNodeParser(chunk_overlap=config.chunk_overlap, **sizing)
 
 
 def build_qdrant_client(config: PipelineConfig) -> Any:
