@@ -23,7 +23,7 @@ from ragdrop.evaluation.beir import BeirDataset
 from ragdrop.evaluation.embedding_cache import EmbeddingCache
 from ragdrop.evaluation.metrics import evaluate_rankings, latency_summary, ndcg_at_k
 from ragdrop.evaluation.systems import EvalContext, EvalSystem, SystemUnavailable
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 # Not "doc_id": LlamaIndex and Qdrant stores write their own "doc_id" into payloads.
 DOC_ID_KEY = "beir_doc_id"

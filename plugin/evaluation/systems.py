@@ -9,6 +9,7 @@ the same nodes, the same document embeddings and the same query embeddings (pass
 from __future__ import annotations
 
 import threading
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -77,7 +78,10 @@ class EvalContext:
             store = QdrantVectorStore(
                 collection_name="eval_llamaindex", client=self.qdrant_client(), batch_size=256
             )
-            store.add(list(self.nodes))
+            with warnings.catch_warnings():
+                # Its default doc_id payload index is a no-op in local mode, which it says.
+                warnings.filterwarnings("ignore", message="Payload indexes have no effect")
+                store.add(list(self.nodes))
             return VectorStoreIndex.from_vector_store(store, embed_model=self.embed_model)
 
         return self.shared("llama_qdrant_index", make)
