@@ -129,7 +129,8 @@ class ChunkingNodeParser(NodeParser):
     _counter: TokenCounter | None = PrivateAttr(default=None)
     _limit: int | None = PrivateAttr(default=None)
     _default_embed: BaseEmbedding | None = PrivateAttr(default=None)
-    _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+    _counter_key: tuple[Any, ...] | None = PrivateAttr(default=None)
+    _lock: threading.RLock = PrivateAttr(default_factory=threading.RLock)
     _last_stats: ChunkingStats = PrivateAttr(default_factory=ChunkingStats)
 
     @model_validator(mode="before")
@@ -161,19 +162,30 @@ class ChunkingNodeParser(NodeParser):
     def _model_for_tokens(self) -> BaseEmbedding:
         if self.embed_model is not None:
             return self.embed_model
-        if self._default_embed is None:
-            from ragdrop.embeddings import default_embed_model
+        with self._lock:
+            if self._default_embed is None:
+                from ragdrop.embeddings import default_embed_model
 
-            self._default_embed = default_embed_model()
-        return self._default_embed
+                self._default_embed = default_embed_model()
+            return self._default_embed
 
     def _resolve(self) -> tuple[TokenCounter, int]:
+        # Settings are mutable pydantic fields: rebuild the counter when one of them changed.
+        key = (
+            self.chunk_size,
+            self.size_unit,
+            self.tiktoken_encoding,
+            id(self.embed_model),
+            id(self.tokenizer),
+        )
         with self._lock:
-            if self._counter is None:
+            if self._counter is None or self._counter_key != key:
                 self._counter, self._limit = self._build_counter()
-        if self._limit is None:  # pragma: no cover - set together with the counter
+                self._counter_key = key
+            counter, limit = self._counter, self._limit
+        if limit is None:  # pragma: no cover - set together with the counter
             raise RuntimeError("size limit was not resolved")
-        return self._counter, self._limit
+        return counter, limit
 
     def _build_counter(self) -> tuple[TokenCounter, int]:
         if self.size_unit is SizeUnit.CHARACTERS:

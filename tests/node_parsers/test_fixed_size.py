@@ -294,3 +294,11 @@ def test_metadata_glued_to_content_is_recounted(minilm_tokenizer: Any) -> None:
     nodes = parser.get_nodes_from_documents([doc])
     assert all(count(minilm_tokenizer, n.get_content(MetadataMode.EMBED)) <= 12 for n in nodes)
     assert "".join(n.text.replace(" ", "") for n in nodes).count("ingredient") == 60
+
+
+def test_changing_chunk_size_after_use_takes_effect(minilm_tokenizer: Any) -> None:
+    parser = FixedSizeNodeParser(tokenizer=minilm_tokenizer, chunk_size=40)
+    doc = Document(text="word " * 100, id_="d")
+    assert len(parser.get_nodes_from_documents([doc])) == 3
+    parser.chunk_size = 10
+    assert len(parser.get_nodes_from_documents([doc])) == 10
