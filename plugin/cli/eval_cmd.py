@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +69,12 @@ def register(subparsers: Any, common_parent: argparse.ArgumentParser) -> argpars
         default=None,
         help="where results.{md,json,png} go (default: DATA_DIR/eval/<dataset>)",
     )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="CPU threads for torch and BLAS (default: theirs); 1 steadies latency on a busy host",
+    )
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
     parser.set_defaults(func=run)
     return parser
@@ -91,8 +99,7 @@ def _select_systems(spec: str | None) -> list[Any]:
 def run(args: argparse.Namespace) -> int:
     """Run the evaluation; print the markdown table and where the files went."""
     from ragdrop.evaluation.beir import load_beir
-    from ragdrop.evaluation.report import markdown_report, write_outputs
-    from ragdrop.evaluation.runner import EvalSettings, run_evaluation
+    from ragdrop.evaluation.runner import EvalSettings
 
     if args.list_systems:
         for system in _select_systems(None):
@@ -115,11 +122,42 @@ def run(args: argparse.Namespace) -> int:
             cache_dir=None if args.no_cache else (args.cache_dir or data_dir / "eval_cache"),
             progress=not args.no_progress and sys.stderr.isatty(),
         )
+        if args.threads is not None and args.threads < 1:
+            raise ValueError(f"--threads must be a positive int, got {args.threads}")
     except (ValueError, FileNotFoundError) as exc:
         print(f"ragdrop eval: {exc}", file=sys.stderr)
         return 2
+    with ExitStack() as limits:
+        if args.threads is not None:
+            limits.enter_context(_thread_limit(args.threads))
+        return _evaluate(args, dataset, systems, settings, data_dir)
 
+
+@contextmanager
+def _thread_limit(threads: int) -> Iterator[None]:
+    """Cap torch's and BLAS's thread pools (oversubscribed spin-waiting skews latencies)."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        try:
+            from threadpoolctl import threadpool_limits
+        except ImportError:
+            yield
+        else:
+            with threadpool_limits(limits=threads):
+                yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _evaluate(
+    args: argparse.Namespace, dataset: Any, systems: list[Any], settings: Any, data_dir: Path
+) -> int:
     from ragdrop.embeddings import SentenceTransformerEmbedding
+    from ragdrop.evaluation.report import markdown_report, write_outputs
+    from ragdrop.evaluation.runner import run_evaluation
 
     model_name = getattr(args, "embed_model", None)
     embed_model = (

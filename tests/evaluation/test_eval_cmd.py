@@ -14,6 +14,9 @@ pytestmark = pytest.mark.integration
 def test_eval_writes_table_json_and_chart(
     tiny_beir_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    import torch
+
+    before = torch.get_num_threads()
     out = tmp_path / "out"
     code = main(
         [
@@ -27,6 +30,8 @@ def test_eval_writes_table_json_and_chart(
             str(tmp_path / "cache"),
             "--output-dir",
             str(out),
+            "--threads",
+            "1",
             "--no-progress",
         ]
     )
@@ -39,6 +44,7 @@ def test_eval_writes_table_json_and_chart(
     assert data["num_queries"] == 2
     assert (out / "results.png").stat().st_size > 0
     assert any((tmp_path / "cache").glob("*.npy"))
+    assert torch.get_num_threads() == before  # --threads is undone after the run
 
 
 @pytest.mark.unit
@@ -56,3 +62,7 @@ def test_unknown_system_and_missing_dataset_exit_2(
     assert "unknown name(s) nope" in capsys.readouterr().err
     assert main(["eval", str(tmp_path / "missing")]) == 2
     assert "is not a BEIR dataset" in capsys.readouterr().err
+    assert main(["eval", str(tiny_beir_dir), "--threads", "0"]) == 2
+    assert "--threads must be a positive int" in capsys.readouterr().err
+    assert main(["eval", str(tiny_beir_dir), "--queries", "0"]) == 2
+    assert "n must be a positive int" in capsys.readouterr().err
