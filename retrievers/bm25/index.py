@@ -189,7 +189,8 @@ class BM25Index:
             new_terms: set[str] = set()
             for doc in tokens:
                 new_terms.update(doc)
-            new_terms.difference_update(vocab)
+            # Not difference_update(vocab): that walks the whole vocabulary.
+            new_terms = {t for t in new_terms if t not in vocab}
             first_id = len(vocab)
             vocab.update(
                 zip(sorted(new_terms), range(first_id, first_id + len(new_terms)), strict=True)

@@ -133,7 +133,8 @@ class BM25Tokenizer(BaseModel):
         new: set[str] = set()
         for words in words_per_text:
             new.update(words)
-        new.difference_update(cache)
+        # Not set.difference_update(cache): that walks the whole (large) cache.
+        new = {w for w in new if w not in cache}
         if new:
             self._learn(new)
             cache = self._word_cache
