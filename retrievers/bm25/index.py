@@ -164,6 +164,10 @@ class BM25Index:
 
     def update(self, ids: Sequence[str], texts: Sequence[str]) -> None:
         """Replace (or add) documents by id."""
+        ids = list(ids)
+        if len(set(ids)) != len(ids) or len(ids) != len(texts):
+            # Checked before deleting anything, so a bad call cannot lose documents.
+            raise ValueError("update needs unique ids, one per text")
         tokens = self.tokenizer.tokenize_many(list(texts))
         with self._lock:
             self.delete(ids)
