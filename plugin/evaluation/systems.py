@@ -173,7 +173,7 @@ def ragdrop_store(context: EvalContext) -> Any:
 
     def make() -> Any:
         try:
-            from ragdrop.retrievers.hybrid import bm25_sparse_functions
+            from ragdrop.retrievers.hybrid import DEFAULT_RRF_K, bm25_sparse_functions
             from ragdrop.vector_stores import CachedQdrantVectorStore
         except ImportError:
             _require("ragdrop.vector_stores / ragdrop.retrievers.hybrid")
@@ -185,6 +185,9 @@ def ragdrop_store(context: EvalContext) -> Any:
             "eval_ragdrop",
             client=context.qdrant_client(),
             enable_hybrid=True,
+            # The store runs Qdrant's RRF itself: give it the retriever's default k, so both
+            # fusion modes differ only where the module docstring of hybrid.py says they do.
+            rrf_k=int(DEFAULT_RRF_K),
             **bm25_sparse_functions(tokenizer, avg_doc_len=avg_doc_len),
         )
         store.add(list(context.nodes))
