@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytestmark = pytest.mark.integration
 
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 NAMES = ["01_quickstart.ipynb", "02_hybrid_evaluation.ipynb", "03_production.ipynb"]
@@ -27,6 +27,7 @@ def test_outputs_are_stripped_in_git(name: str) -> None:
             assert cell.outputs == [] and cell.execution_count is None, name
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", NAMES)
 def test_notebook_runs_offline(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
     import nbformat
