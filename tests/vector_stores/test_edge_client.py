@@ -24,7 +24,11 @@ from ragdrop.vector_stores.edge_client import (
     embedded_client,
 )
 
-pytestmark = pytest.mark.integration
+pytestmark = [
+    pytest.mark.integration,
+    # local mode, the reference here, warns that its payload indexes do nothing
+    pytest.mark.filterwarnings("ignore:Payload indexes have no effect:UserWarning"),
+]
 
 DIM = 8
 N = 60
