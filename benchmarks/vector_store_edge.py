@@ -274,6 +274,7 @@ def main(argv: list[str] | None = None) -> None:
     for backend in backends:
         print(f"running {backend} at {args.points} points ...", file=sys.stderr, flush=True)
         results.append(_spawn(backend, args))
+        print(json.dumps(results[-1]), file=sys.stderr, flush=True)  # survives an interrupt
     print(report(results))
 
 
