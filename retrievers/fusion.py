@@ -99,40 +99,59 @@ def reciprocal_rank_fusion(
         ['a', 'b']
     """
     depths = _validate(result_lists, k, weights, depth)
-    names = [str(i) for i in range(len(result_lists))] if sources is None else list(sources)
-    if len(names) != len(result_lists):
-        raise ValueError(f"sources has {len(names)} names for {len(result_lists)} result lists")
-    weights = [1.0] * len(result_lists) if weights is None else [float(w) for w in weights]
-    trimmed = [
-        list(lst)[:d] if d is not None else list(lst)
-        for lst, d in zip(result_lists, depths, strict=True)
+    if sources is not None and len(sources) != len(result_lists):
+        raise ValueError(f"sources has {len(sources)} names for {len(result_lists)} result lists")
+    first_seen: dict[str, NodeWithScore] = {}
+    ranked: list[list[tuple[str, float | None]]] = []
+    for lst, d in zip(result_lists, depths, strict=True):
+        items = list(lst)[:d] if d is not None else list(lst)
+        for item in items:
+            first_seen.setdefault(item.node.node_id, item)
+        ranked.append([(item.node.node_id, item.score) for item in items])
+    return [
+        with_fusion_provenance(first_seen[i], score, prov)
+        for i, score, prov in fuse_ranked_ids(ranked, k, weights, top_k, sources)
     ]
-    scores = rrf_scores([[n.node.node_id for n in lst] for lst in trimmed], k, weights)
+
+
+def fuse_ranked_ids(
+    ranked: Sequence[Sequence[tuple[str, float | None]]],
+    k: float = 60.0,
+    weights: Sequence[float] | None = None,
+    top_k: int | None = None,
+    sources: Sequence[str] | None = None,
+) -> list[tuple[str, float, dict[str, dict[str, Any]]]]:
+    """RRF on ``(id, score)`` lists: ``(id, fused score, provenance per source)``, best first.
+
+    The core of `reciprocal_rank_fusion` (same scores, dedup and tie-break) for callers
+    that fuse before materialising nodes.
+    """
+    names = [str(i) for i in range(len(ranked))] if sources is None else list(sources)
+    weights = [1.0] * len(ranked) if weights is None else [float(w) for w in weights]
+    scores = rrf_scores([[i for i, _ in lst] for lst in ranked], k, weights)
     provenance: dict[str, dict[str, dict[str, Any]]] = {}
     best: dict[str, tuple[int, int]] = {}
-    first_seen: dict[str, NodeWithScore] = {}
-    for li, (lst, weight) in enumerate(zip(trimmed, weights, strict=True)):
+    for li, (lst, weight) in enumerate(zip(ranked, weights, strict=True)):
         if weight == 0:
             continue
         rank = 0
-        for item in lst:
-            node_id = item.node.node_id
-            per_source = provenance.setdefault(node_id, {})
+        for ident, score in lst:
+            per_source = provenance.setdefault(ident, {})
             if names[li] in per_source:
                 continue
             rank += 1
-            per_source[names[li]] = {"rank": rank, "score": item.score}
-            best[node_id] = min(best.get(node_id, (rank, li)), (rank, li))
-            first_seen.setdefault(node_id, item)
+            per_source[names[li]] = {"rank": rank, "score": score}
+            best[ident] = min(best.get(ident, (rank, li)), (rank, li))
     order = sorted(scores, key=lambda i: (-scores[i], best[i], i))
     if top_k is not None:
         order = order[:top_k]
-    return [_with_provenance(first_seen[i], scores[i], provenance[i]) for i in order]
+    return [(i, scores[i], provenance[i]) for i in order]
 
 
-def _with_provenance(
+def with_fusion_provenance(
     item: NodeWithScore, score: float, sources: dict[str, dict[str, Any]]
 ) -> NodeWithScore:
+    """A new ``NodeWithScore`` over a copy of the node with ``metadata["fusion"]`` set."""
     node = item.node.model_copy()
     node.metadata = {**item.node.metadata, FUSION_KEY: {"score": score, "sources": sources}}
     node.excluded_embed_metadata_keys = _plus(item.node.excluded_embed_metadata_keys)

@@ -46,9 +46,15 @@ from ragdrop.observability.stages import stage
 from ragdrop.retrievers.bm25.retriever import BM25Retriever
 from ragdrop.retrievers.bm25.sparse import BM25SparseEncoder
 from ragdrop.retrievers.bm25.tokenizer import BM25Tokenizer
-from ragdrop.retrievers.fusion import FUSION_KEY, reciprocal_rank_fusion
+from ragdrop.retrievers.fusion import (
+    FUSION_KEY,
+    fuse_ranked_ids,
+    reciprocal_rank_fusion,
+    with_fusion_provenance,
+)
 from ragdrop.retrievers.store_sync import (
     count_store_points,
+    fetch_points,
     fetch_store_nodes,
     iter_store_nodes,
 )
@@ -153,6 +159,8 @@ class HybridRetriever(BaseRetriever):
         self.fusion = fusion
         self.vector_store = vector_store
         self.embed_model = embed_model
+        # node id -> Qdrant point id (a UUID5 for non-UUID ids: ~µs each, so memoised).
+        self._point_ids: dict[str, str] = {}
         self._pool: ThreadPoolExecutor | None = None
         self._pool_lock = threading.Lock()
         super().__init__(callback_manager=callback_manager, verbose=verbose)
@@ -290,11 +298,7 @@ class HybridRetriever(BaseRetriever):
                 real = nodes.get(r.node.node_id)
                 if real is None:  # deleted from the store since BM25 saw it
                     continue
-                node = real.model_copy()
-                node.metadata = {**real.metadata, FUSION_KEY: r.node.metadata[FUSION_KEY]}
-                node.excluded_embed_metadata_keys = [*real.excluded_embed_metadata_keys, FUSION_KEY]
-                node.excluded_llm_metadata_keys = [*real.excluded_llm_metadata_keys, FUSION_KEY]
-                r = NodeWithScore(node=node, score=r.score)
+                r = _real_node(r, real)
             out.append(r)
         return out
 
@@ -321,11 +325,15 @@ class HybridRetriever(BaseRetriever):
                 points = self.vector_store.client.query_points(**request).points
             return _with_qdrant_provenance(self.vector_store.parse_to_query_result(points))
         filters = self.filters
+        fast = self._qdrant_direct()
+        vector_fn = self._vector_point_hits if fast else self._vector_hits
         # The vector side runs in a worker (with this request's context, so its stage timings
         # land in the same record) while BM25 runs here.
         ctx = contextvars.copy_context()
-        future = self._executor().submit(ctx.run, self._vector_hits, query_bundle, filters)
+        future = self._executor().submit(ctx.run, vector_fn, query_bundle, filters)
         bm25 = self._bm25_hits(query_bundle.query_str, filters)
+        if fast:
+            return self._fuse_points(bm25, future.result())
         return self._fuse(bm25, future.result())
 
     async def _aretrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
@@ -347,11 +355,103 @@ class HybridRetriever(BaseRetriever):
                     ).points
             return _with_qdrant_provenance(self.vector_store.parse_to_query_result(points))
         filters = self.filters
+        if self._qdrant_direct():
+            bm25, points = await asyncio.gather(
+                asyncio.to_thread(self._bm25_hits, query_bundle.query_str, filters),
+                asyncio.to_thread(self._vector_point_hits, query_bundle, filters),
+            )
+            return await asyncio.to_thread(self._fuse_points, bm25, points)
         bm25, vector = await asyncio.gather(
             asyncio.to_thread(self._bm25_hits, query_bundle.query_str, filters),
             self._avector_hits(query_bundle, filters),
         )
         return self._fuse(bm25, vector)
+
+    # ---- client fusion straight on a Qdrant collection -----------------------------------
+    def _qdrant_direct(self) -> bool:
+        """Whether the vector side is a Qdrant collection we can query for ids only.
+
+        Candidates then travel as point ids (no payloads parsed) and only the fused top
+        results are read back: the vector side costs Qdrant's search, not 100 node parses.
+        """
+        if self.vector_index is None or self.vector_retriever is not None:
+            return False
+        store = getattr(self.vector_index, "vector_store", None)
+        return (
+            getattr(store, "client", None) is not None
+            and isinstance(getattr(store, "collection_name", None), str)
+            and (
+                callable(getattr(store, "add_write_listener", None))
+                or callable(getattr(store, "_build_query_filter", None))
+            )
+        )
+
+    def _vector_point_hits(
+        self, query: QueryBundle, filters: MetadataFilters | None
+    ) -> list[tuple[str, float]]:
+        if self.weights[1] == 0:
+            return []
+        store = self.vector_index.vector_store
+        embedding = query.embedding
+        if embedding is None:
+            with stage("embed"):
+                embedding = self.vector_index._embed_model.get_query_embedding(query.query_str)
+        with stage("vector"):
+            if callable(getattr(store, "add_write_listener", None)):
+                from ragdrop.vector_stores import query_filter
+
+                flt = query_filter(filters)
+            else:
+                flt = store._build_query_filter(VectorStoreQuery(filters=filters))
+            if not store.client.collection_exists(store.collection_name):
+                return []
+            points = store.client.query_points(
+                collection_name=store.collection_name,
+                query=list(embedding),
+                using=self._dense_name(store),
+                limit=self.vector_candidates,
+                query_filter=flt,
+                with_payload=False,
+                with_vectors=False,
+            ).points
+        return [(str(p.id), float(p.score)) for p in points]
+
+    def _dense_name(self, store: Any) -> str | None:
+        vectors = store.client.get_collection(store.collection_name).config.params.vectors
+        if isinstance(vectors, dict):
+            if getattr(store, "dense_vector_name", None) in vectors:
+                return str(store.dense_vector_name)
+            return next(iter(vectors), None) or None
+        return None
+
+    def _fuse_points(
+        self, bm25: list[NodeWithScore], vector: list[tuple[str, float]]
+    ) -> list[NodeWithScore]:
+        from ragdrop.vector_stores.points import point_id_for
+
+        with stage("fusion"):
+            memo = self._point_ids
+            if len(memo) > 1_000_000:
+                memo.clear()
+            bm25_points: list[tuple[str, float | None]] = []
+            for h in bm25:
+                node_id = h.node.node_id
+                if node_id not in memo:
+                    memo[node_id] = point_id_for(node_id)
+                bm25_points.append((memo[node_id], h.score))
+            fused = fuse_ranked_ids(
+                [bm25_points, list(vector)],
+                k=self.rrf_k,
+                weights=self.weights,
+                top_k=self.similarity_top_k,
+                sources=SOURCES,
+            )
+            nodes = fetch_points(self.vector_index.vector_store, [i for i, _, _ in fused])
+            return [
+                with_fusion_provenance(NodeWithScore(node=nodes[i], score=score), score, prov)
+                for i, score, prov in fused
+                if i in nodes
+            ]
 
     # ---- fusion="qdrant" -----------------------------------------------------------------
     def _embed(self, query: QueryBundle) -> list[float]:
@@ -420,7 +520,20 @@ class HybridRetriever(BaseRetriever):
 
 
 class _Placeholder(TextNode):
-    """Stands for a BM25 hit whose node lives only in the vector store."""
+    """Stands for a hit whose node lives only in the vector store (read after fusion)."""
+
+
+def _placeholder(node_id: str) -> _Placeholder:
+    return _Placeholder(id_=node_id)
+
+
+def _real_node(fused: NodeWithScore, real: BaseNode) -> NodeWithScore:
+    """A copy of ``real`` carrying the provenance that fusion put on its placeholder."""
+    node = real.model_copy()
+    node.metadata = {**real.metadata, FUSION_KEY: fused.node.metadata[FUSION_KEY]}
+    node.excluded_embed_metadata_keys = [*real.excluded_embed_metadata_keys, FUSION_KEY]
+    node.excluded_llm_metadata_keys = [*real.excluded_llm_metadata_keys, FUSION_KEY]
+    return NodeWithScore(node=node, score=fused.score)
 
 
 def _with_qdrant_provenance(result: Any) -> list[NodeWithScore]:

@@ -78,3 +78,19 @@ def fetch_store_nodes(vector_store: Any, node_ids: list[str]) -> list[BaseNode]:
         with_vectors=False,
     )
     return [metadata_dict_to_node(r.payload) for r in records if r.payload]
+
+
+def fetch_points(vector_store: Any, point_ids: list[str]) -> dict[str, BaseNode]:
+    """Nodes by Qdrant point id (one ``retrieve`` call), keyed by the ids as given."""
+    if not point_ids:
+        return {}
+    from llama_index.core.vector_stores.utils import metadata_dict_to_node
+
+    records = vector_store.client.retrieve(
+        collection_name=vector_store.collection_name,
+        ids=point_ids,
+        with_payload=True,
+        with_vectors=False,
+    )
+    by_id = {str(r.id): metadata_dict_to_node(r.payload) for r in records if r.payload}
+    return {i: by_id[i] for i in point_ids if i in by_id}
