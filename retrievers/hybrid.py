@@ -184,27 +184,29 @@ class HybridRetriever(BaseRetriever):
         tokenizer: BM25Tokenizer | None = None,
         **kwargs: Any,
     ) -> HybridRetriever:
-        """Index ``nodes`` in BM25 and in a vector store.
+        """Index ``nodes`` in BM25 and in a vector side.
 
-        The default vector store is ragdrop's Qdrant store on an in-memory local-mode
-        client (exact search over a numpy matrix): LlamaIndex's ``SimpleVectorStore``
-        scores every node in Python and is ~100x slower per query at 5k nodes.
+        By default the vector side is an `ArrayVectorRetriever` (exact cosine over an
+        in-memory matrix): LlamaIndex's ``SimpleVectorStore`` scores every node in Python.
+        Pass ``vector_store=`` (e.g. a Qdrant store) to index the nodes there instead.
         """
+        bm25 = BM25Retriever(nodes=nodes, tokenizer=tokenizer)
+        if vector_store is None:
+            from ragdrop.retrievers.dense import ArrayVectorRetriever
+
+            dense = ArrayVectorRetriever(
+                nodes,
+                embed_model=embed_model,
+                similarity_top_k=kwargs.get("vector_candidates", DEFAULT_CANDIDATES),
+            )
+            return cls(bm25=bm25, vector_retriever=dense, **kwargs)
         from llama_index.core import StorageContext, VectorStoreIndex
 
-        if vector_store is None:
-            from qdrant_client import QdrantClient
-            from ragdrop.vector_stores import CachedQdrantVectorStore
-
-            vector_store = CachedQdrantVectorStore(
-                "hybrid", client=QdrantClient(location=":memory:")
-            )
         index = VectorStoreIndex(
             list(nodes),
             storage_context=StorageContext.from_defaults(vector_store=vector_store),
             embed_model=embed_model,
         )
-        bm25 = BM25Retriever(nodes=nodes, tokenizer=tokenizer)
         return cls(bm25=bm25, vector_index=index, **kwargs)
 
     @classmethod
@@ -327,14 +329,36 @@ class HybridRetriever(BaseRetriever):
         filters = self.filters
         fast = self._qdrant_direct()
         vector_fn = self._vector_point_hits if fast else self._vector_hits
-        # The vector side runs in a worker (with this request's context, so its stage timings
-        # land in the same record) while BM25 runs here.
-        ctx = contextvars.copy_context()
-        future = self._executor().submit(ctx.run, vector_fn, query_bundle, filters)
-        bm25 = self._bm25_hits(query_bundle.query_str, filters)
+        if self._vector_in_process():
+            # Both sides are CPU work under the GIL: a thread would only add switch latency.
+            vector = vector_fn(query_bundle, filters)
+            bm25 = self._bm25_hits(query_bundle.query_str, filters)
+        else:
+            # The vector side waits on I/O in a worker (with this request's context, so its
+            # stage timings land in the same record) while BM25 runs here.
+            ctx = contextvars.copy_context()
+            future = self._executor().submit(ctx.run, vector_fn, query_bundle, filters)
+            bm25 = self._bm25_hits(query_bundle.query_str, filters)
+            vector = future.result()
         if fast:
-            return self._fuse_points(bm25, future.result())
-        return self._fuse(bm25, future.result())
+            return self._fuse_points(bm25, vector)
+        return self._fuse(bm25, vector)
+
+    def _vector_in_process(self) -> bool:
+        """Whether the vector side is pure in-process CPU (no I/O to overlap with BM25)."""
+        from ragdrop.retrievers.dense import ArrayVectorRetriever
+
+        if isinstance(self.vector_retriever, ArrayVectorRetriever):
+            return True
+        if self.vector_index is None:
+            return False
+        store = getattr(self.vector_index, "vector_store", None)
+        client = getattr(store, "client", None)
+        if client is None:
+            return type(store).__name__ == "SimpleVectorStore"
+        from qdrant_client.local.qdrant_local import QdrantLocal
+
+        return isinstance(getattr(client, "_client", None), QdrantLocal)
 
     async def _aretrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
         if not query_bundle.query_str.strip():
@@ -355,6 +379,8 @@ class HybridRetriever(BaseRetriever):
                     ).points
             return _with_qdrant_provenance(self.vector_store.parse_to_query_result(points))
         filters = self.filters
+        if self._vector_in_process():
+            return await asyncio.to_thread(self._retrieve, query_bundle)
         if self._qdrant_direct():
             bm25, points = await asyncio.gather(
                 asyncio.to_thread(self._bm25_hits, query_bundle.query_str, filters),

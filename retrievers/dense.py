@@ -1,0 +1,123 @@
+"""Exact dense retrieval over an in-memory matrix: the out-of-the-box vector side."""
+
+from __future__ import annotations
+
+import copy
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from llama_index.core.base.base_retriever import BaseRetriever
+from llama_index.core.schema import BaseNode, MetadataMode, NodeWithScore, QueryBundle
+from llama_index.core.vector_stores.types import MetadataFilters
+from ragdrop.observability.stages import stage
+from ragdrop.retrievers.filters import build_filter_fn
+
+
+def _unit_rows(matrix: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    return matrix / np.where(norms == 0, 1.0, norms)
+
+
+class ArrayVectorRetriever(BaseRetriever):
+    """Cosine similarity over a float32 matrix held in memory, with metadata filters.
+
+    One matrix-vector product per query: at 5k nodes ~100x faster than LlamaIndex's
+    ``SimpleVectorStore``, which scores every node in Python.
+
+    Args:
+        nodes: nodes to index; those without ``embedding`` are embedded with ``embed_model``.
+        embed_model: embeds queries (and nodes without embeddings).
+        similarity_top_k: results per query.
+        filters: metadata filters applied to every query.
+
+    Example:
+        >>> retriever = ArrayVectorRetriever(nodes, embed_model=embed)  # doctest: +SKIP
+        >>> retriever.retrieve("what is qdrant")[0].score  # doctest: +SKIP
+        0.71
+    """
+
+    def __init__(
+        self,
+        nodes: Sequence[BaseNode] = (),
+        embed_model: Any = None,
+        similarity_top_k: int = 10,
+        filters: MetadataFilters | None = None,
+    ) -> None:
+        if not isinstance(similarity_top_k, int) or similarity_top_k < 1:
+            raise ValueError(f"similarity_top_k must be a positive int, got {similarity_top_k!r}")
+        self.embed_model = embed_model
+        self.similarity_top_k = similarity_top_k
+        self._filters = filters
+        self._lock = threading.Lock()
+        self._matrix = np.zeros((0, 0), dtype=np.float32)
+        self._nodes: list[BaseNode] = []
+        super().__init__()
+        if nodes:
+            self.add_nodes(nodes)
+
+    def with_filters(self, filters: MetadataFilters | None) -> ArrayVectorRetriever:
+        view = copy.copy(self)
+        view._filters = filters
+        return view
+
+    def add_nodes(self, nodes: Sequence[BaseNode]) -> None:
+        """Append nodes (embedding those that have none)."""
+        nodes = list(nodes)
+        missing = [n for n in nodes if n.embedding is None]
+        if missing:
+            if self.embed_model is None:
+                raise ValueError("nodes without embeddings need embed_model=")
+            texts = [n.get_content(metadata_mode=MetadataMode.EMBED) for n in missing]
+            vectors = self.embed_model.get_text_embedding_batch(texts)
+            embedded = dict(zip((n.node_id for n in missing), vectors, strict=True))
+        else:
+            embedded = {}
+        rows = np.asarray(
+            [n.embedding if n.embedding is not None else embedded[n.node_id] for n in nodes],
+            dtype=np.float32,
+        )
+        if rows.size == 0:
+            return
+        with self._lock:
+            if self._matrix.size and rows.shape[1] != self._matrix.shape[1]:
+                raise ValueError(
+                    f"embedding size {rows.shape[1]} differs from the index's {self._matrix.shape[1]}"
+                )
+            base = self._matrix if self._matrix.size else np.zeros((0, rows.shape[1]), np.float32)
+            self._matrix = np.vstack([base, _unit_rows(rows)])
+            self._nodes.extend(nodes)
+
+    def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
+        if not self._nodes:
+            return []
+        embedding = query_bundle.embedding
+        if embedding is None:
+            if self.embed_model is None:
+                raise ValueError("queries without an embedding need embed_model=")
+            with stage("embed"):
+                embedding = self.embed_model.get_query_embedding(query_bundle.query_str)
+        with stage("vector"):
+            query = np.asarray(embedding, dtype=np.float32)
+            query = query / (np.linalg.norm(query) or 1.0)
+            matrix, nodes = self._matrix, self._nodes
+            sims = matrix @ query
+            by_id = {n.node_id: n for n in nodes} if self._filters is not None else {}
+            accept = build_filter_fn(
+                self._filters, lambda i: by_id[i].metadata if i in by_id else None
+            )
+            k = self.similarity_top_k
+            want = k if accept is None else min(len(nodes), 4 * k)
+            while True:
+                top = (
+                    np.argpartition(-sims, want - 1)[:want]
+                    if want < sims.size
+                    else np.arange(sims.size)
+                )
+                top = top[np.lexsort((top, -sims[top]))]
+                hits = [int(i) for i in top if accept is None or accept(nodes[int(i)].node_id)]
+                if len(hits) >= k or want >= sims.size:
+                    break
+                want = min(sims.size, want * 4)
+            return [NodeWithScore(node=nodes[i], score=float(sims[i])) for i in hits[:k]]
