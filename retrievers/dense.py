@@ -102,7 +102,9 @@ class ArrayVectorRetriever(BaseRetriever):
             query = np.asarray(embedding, dtype=np.float32)
             query = query / (np.linalg.norm(query) or 1.0)
             matrix, nodes = self._matrix, self._nodes
-            sims = matrix @ query
+            # einsum stays on this thread; a BLAS gemv fans out to worker threads whose
+            # spin-waits cost milliseconds on a busy machine (measured: 0.2 ms -> 8 ms p50).
+            sims = np.einsum("ij,j->i", matrix, query)
             by_id = {n.node_id: n for n in nodes} if self._filters is not None else {}
             accept = build_filter_fn(
                 self._filters, lambda i: by_id[i].metadata if i in by_id else None

@@ -161,6 +161,8 @@ class HybridRetriever(BaseRetriever):
         self.embed_model = embed_model
         # node id -> Qdrant point id (a UUID5 for non-UUID ids: ~µs each, so memoised).
         self._point_ids: dict[str, str] = {}
+        # collection -> dense vector name, read once (a get_collection per query costs ms).
+        self._dense_names: dict[str, str | None] = {}
         self._pool: ThreadPoolExecutor | None = None
         self._pool_lock = threading.Lock()
         super().__init__(callback_manager=callback_manager, verbose=verbose)
@@ -429,12 +431,15 @@ class HybridRetriever(BaseRetriever):
                 flt = query_filter(filters)
             else:
                 flt = store._build_query_filter(VectorStoreQuery(filters=filters))
-            if not store.client.collection_exists(store.collection_name):
-                return []
+            using = self._dense_names.get(store.collection_name, "")
+            if using == "":
+                if not store.client.collection_exists(store.collection_name):
+                    return []
+                using = self._dense_names[store.collection_name] = self._dense_name(store)
             points = store.client.query_points(
                 collection_name=store.collection_name,
                 query=list(embedding),
-                using=self._dense_name(store),
+                using=using,
                 limit=self.vector_candidates,
                 query_filter=flt,
                 with_payload=False,
@@ -442,7 +447,9 @@ class HybridRetriever(BaseRetriever):
             ).points
         return [(str(p.id), float(p.score)) for p in points]
 
-    def _dense_name(self, store: Any) -> str | None:
+    @staticmethod
+    def _dense_name(store: Any) -> str | None:
+        """Name of the collection's dense vector (None when it is the unnamed one)."""
         vectors = store.client.get_collection(store.collection_name).config.params.vectors
         if isinstance(vectors, dict):
             if getattr(store, "dense_vector_name", None) in vectors:
