@@ -232,6 +232,22 @@ def build_hybrid_qdrant(context: EvalContext) -> Searcher:
     return retriever_searcher(ragdrop_hybrid(context, "qdrant"))
 
 
+def build_hybrid_in_process(context: EvalContext) -> Searcher:
+    """`HybridRetriever.from_nodes`: what a user gets out of the box, no vector database."""
+    try:
+        from ragdrop.retrievers.hybrid import HybridRetriever
+    except ImportError:
+        _require("ragdrop.retrievers.hybrid")
+    retriever = HybridRetriever.from_nodes(
+        list(context.nodes),
+        embed_model=context.embed_model,
+        similarity_top_k=context.top_k,
+        bm25_candidates=context.candidates,
+        vector_candidates=context.candidates,
+    )
+    return retriever_searcher(retriever)
+
+
 def build_hybrid_rerank(context: EvalContext) -> Searcher:
     """Client-side hybrid, then a cross-encoder over its first ``rerank_depth`` candidates.
 
@@ -280,6 +296,7 @@ RAGDROP_SYSTEMS: tuple[EvalSystem, ...] = (
     EvalSystem("bm25", "ragdrop BM25Retriever", build_ragdrop_bm25),
     EvalSystem("hybrid", "ragdrop Hybrid (client RRF)", build_hybrid),
     EvalSystem("hybrid_qdrant", "ragdrop Hybrid (Qdrant RRF)", build_hybrid_qdrant),
+    EvalSystem("hybrid_in_process", "ragdrop Hybrid (in-process vectors)", build_hybrid_in_process),
     EvalSystem("hybrid_rerank", "ragdrop Hybrid + cross-encoder", build_hybrid_rerank),
 )
 
