@@ -44,13 +44,18 @@ def build_node_parser(config: PipelineConfig, embed_model: BaseEmbedding) -> Nod
 
 
 def build_qdrant_client(config: PipelineConfig) -> Any:
-    """A Qdrant client: embedded at ``data_dir`` by default, a server when a URL is set."""
-    from qdrant_client import QdrantClient
+    """A Qdrant client: a server or cluster when a URL is set, else embedded at ``data_dir``.
 
+    Embedded means Qdrant Edge (HNSW, payload indexes) unless ``config.qdrant_engine`` asks
+    for qdrant-client's local mode or the directory was written by it.
+    """
     if config.qdrant_url:
+        from qdrant_client import QdrantClient
+
         return QdrantClient(url=config.qdrant_url, api_key=config.qdrant_api_key)
-    config.qdrant_path.mkdir(parents=True, exist_ok=True, mode=0o700)
-    return QdrantClient(path=str(config.qdrant_path))
+    from ragdrop.vector_stores.edge_client import embedded_client
+
+    return embedded_client(config.qdrant_path, config.qdrant_engine)
 
 
 def build_vector_store(

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 ChunkingMode = Literal["fixed", "semantic"]
 RetrieverMode = Literal["hybrid", "vector", "bm25"]
 FusionMode = Literal["client", "qdrant"]
+EmbeddedEngine = Literal["auto", "edge", "local"]
 
 
 class PipelineConfig(BaseModel):
@@ -23,6 +24,11 @@ class PipelineConfig(BaseModel):
         default=None, description="Qdrant server/cluster URL; None = embedded at data_dir."
     )
     qdrant_api_key: str | None = Field(default=None, description="API key for qdrant_url.")
+    qdrant_engine: EmbeddedEngine = Field(
+        default="auto",
+        description="Embedded engine without a URL: Qdrant Edge, qdrant-client local mode, or "
+        "auto (Edge, except for a directory local mode already wrote).",
+    )
     embed_model: str = Field(
         default="sentence-transformers/all-MiniLM-L6-v2", description="Embedding model."
     )

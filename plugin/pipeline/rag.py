@@ -166,6 +166,7 @@ class RagPipeline:
             "chunk_size": cfg.chunk_size,
             "chunk_overlap": cfg.chunk_overlap,
             "fusion": cfg.fusion,
+            "qdrant_engine": cfg.qdrant_engine,
         }
 
     # -- ingestion ----------------------------------------------------------------------
@@ -239,6 +240,8 @@ class RagPipeline:
         finally:
             if bar is not None:
                 bar.close()
+        if report.changed:
+            self._optimize(parts)
         report.seconds = time.perf_counter() - start
         return report
 
@@ -266,6 +269,14 @@ class RagPipeline:
                 parts.vector_store.add(nodes)
         manifest.record({doc_id: hashes[doc_id] for doc_id in ids})
         return len(nodes)
+
+    def _optimize(self, parts: Components) -> None:
+        # Qdrant Edge builds its HNSW index only when asked; servers and local mode need not.
+        optimize = getattr(parts.client, "optimize", None)
+        name = self.config.collection
+        if optimize is not None and parts.client.collection_exists(collection_name=name):
+            with stage("optimize"):
+                optimize(name)
 
     def _delete_points(self, parts: Components, ref_doc_ids: Sequence[str]) -> None:
         # A first ingestion has no collection yet, and some stores raise on deleting from one.

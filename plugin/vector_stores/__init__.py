@@ -1,5 +1,10 @@
 """Vector stores: Qdrant with validated settings, exact filters, backups and a safe cache."""
 
+from ragdrop.vector_stores.edge_client import (
+    AsyncEdgeQdrantClient,
+    EdgeQdrantClient,
+    embedded_client,
+)
 from ragdrop.vector_stores.filters import query_filter, to_qdrant_filter
 from ragdrop.vector_stores.points import point_id_for
 from ragdrop.vector_stores.qdrant import CachedQdrantVectorStore, WriteEvent, client_scope
@@ -12,6 +17,9 @@ from ragdrop.vector_stores.settings import (
 from ragdrop.vector_stores.sparse import hashed_term_frequencies
 
 __all__ = [
+    "AsyncEdgeQdrantClient",
+    "EdgeQdrantClient",
+    "embedded_client",
     "DENSE_VECTOR_NAME",
     "SPARSE_VECTOR_NAME",
     "CachedQdrantVectorStore",
