@@ -29,10 +29,10 @@ import contextvars
 import copy
 import threading
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from llama_index.core.base.base_retriever import BaseRetriever
 from llama_index.core.callbacks.base import CallbackManager
@@ -330,7 +330,9 @@ class HybridRetriever(BaseRetriever):
             return _with_qdrant_provenance(self.vector_store.parse_to_query_result(points))
         filters = self.filters
         fast = self._qdrant_direct()
-        vector_fn = self._vector_point_hits if fast else self._vector_hits
+        vector_fn: Callable[[QueryBundle, MetadataFilters | None], list[Any]] = (
+            self._vector_point_hits if fast else self._vector_hits
+        )
         if self._vector_in_process():
             # Both sides are CPU work under the GIL: a thread would only add switch latency.
             vector = vector_fn(query_bundle, filters)
@@ -343,8 +345,8 @@ class HybridRetriever(BaseRetriever):
             bm25 = self._bm25_hits(query_bundle.query_str, filters)
             vector = future.result()
         if fast:
-            return self._fuse_points(bm25, vector)
-        return self._fuse(bm25, vector)
+            return self._fuse_points(bm25, cast(list[tuple[str, float]], vector))
+        return self._fuse(bm25, cast(list[NodeWithScore], vector))
 
     def _vector_in_process(self) -> bool:
         """Whether the vector side is pure in-process CPU (no I/O to overlap with BM25)."""
