@@ -109,9 +109,9 @@ def write_chart(report: EvalReport, path: str | Path) -> Path:
             quality.bar_label(bars, fmt="%.3f", fontsize=7, rotation=90, padding=2)
     quality.set_xticks([p + width for p in positions])
     quality.set_xticklabels([r.label for r in done], rotation=30, ha="right", fontsize=8)
-    quality.set_ylim(0, 1.05)
+    quality.set_ylim(0, 1.15)  # headroom for the legend above the bars
     quality.set_title(f"{report.dataset}: quality ({report.num_queries} queries)")
-    quality.legend(fontsize=8)
+    quality.legend(fontsize=8, loc="upper left", ncol=len(keys))
     latencies = [max(r.latency.get("p50_ms", float("nan")), 1e-3) for r in done]
     speed.barh([r.label for r in done], latencies, color="tab:gray")
     speed.set_xscale("log")
