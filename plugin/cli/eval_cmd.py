@@ -26,7 +26,9 @@ def register(subparsers: Any, common_parent: argparse.ArgumentParser) -> argpars
             "and queries/s. Writes results.md, results.json and results.png."
         ),
     )
-    parser.add_argument("dataset", metavar="DIR", type=Path, help="BEIR dataset directory")
+    parser.add_argument(
+        "dataset", metavar="DIR", type=Path, nargs="?", help="BEIR dataset directory"
+    )
     parser.add_argument("--split", default="test", help="qrels split (default: test)")
     parser.add_argument(
         "--queries", type=int, default=None, metavar="N", help="only the first N judged queries"
@@ -60,14 +62,14 @@ def register(subparsers: Any, common_parent: argparse.ArgumentParser) -> argpars
         "--cache-dir",
         type=Path,
         default=None,
-        help="document-embedding cache (default: DATA_DIR/eval_cache)",
+        help="document-embedding cache (default: .ragdrop/eval_cache)",
     )
     parser.add_argument("--no-cache", action="store_true", help="do not cache embeddings")
     parser.add_argument(
         "--output-dir",
         type=Path,
         default=None,
-        help="where results.{md,json,png} go (default: DATA_DIR/eval/<dataset>)",
+        help="where results.{md,json,png} go (default: .ragdrop/eval/<dataset>)",
     )
     parser.add_argument(
         "--threads",
@@ -106,6 +108,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"{system.name:24} {system.label}")
         return 0
     try:
+        if args.dataset is None:
+            raise ValueError("DIR is required: a BEIR dataset directory")
         systems = _select_systems(args.systems)
         dataset = load_beir(args.dataset, split=args.split)
         if args.queries is not None:

@@ -49,7 +49,7 @@ def test_eval_writes_table_json_and_chart(
 
 @pytest.mark.unit
 def test_list_systems(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["eval", "unused", "--list-systems"]) == 0
+    assert main(["eval", "--list-systems"]) == 0
     names = [line.split()[0] for line in capsys.readouterr().out.splitlines()]
     assert {"dense", "hybrid", "hybrid_qdrant", "llamaindex_fusion"} <= set(names)
 
@@ -62,6 +62,8 @@ def test_unknown_system_and_missing_dataset_exit_2(
     assert "unknown name(s) nope" in capsys.readouterr().err
     assert main(["eval", str(tmp_path / "missing")]) == 2
     assert "is not a BEIR dataset" in capsys.readouterr().err
+    assert main(["eval"]) == 2
+    assert "DIR is required" in capsys.readouterr().err
     assert main(["eval", str(tiny_beir_dir), "--threads", "0"]) == 2
     assert "--threads must be a positive int" in capsys.readouterr().err
     assert main(["eval", str(tiny_beir_dir), "--queries", "0"]) == 2
