@@ -35,8 +35,12 @@ def test_wheel_holds_both_packages_and_imports_from_a_plain_install(tmp_path: Pa
     )
     (wheel,) = wheels.glob("ragdrop-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    assert "ragdrop/__init__.py" in names
-    assert "ragdrop/retrievers/__init__.py" in names
+    # Every package of the source tree is in the wheel (the editable install used by the
+    # other tests would hide a subpackage missing from pyproject's list).
+    for root, prefix in ((ROOT / "plugin", "ragdrop"), (ROOT / "retrievers", "ragdrop/retrievers")):
+        for init in root.rglob("__init__.py"):
+            rel = init.relative_to(root).as_posix()
+            assert f"{prefix}/{rel}" in names, f"{prefix}/{rel} missing: list it in pyproject"
     for name in names:  # no stray top-level packages such as plugin/ or retrievers/
         assert name.startswith(("ragdrop/", "ragdrop-")), name
 
