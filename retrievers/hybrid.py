@@ -645,17 +645,21 @@ def load_or_build_bm25(
     # The store holds the texts: keep only ids and metadata here (less memory, and
     # persisting after each write does not rewrite every text).
     bm25 = BM25Retriever(tokenizer=tokenizer, keep_nodes=False)
-    batch: list[BaseNode] = []
-    for node in iter_store_nodes(vector_store):
-        batch.append(node)
-        if len(batch) >= 4096:
-            bm25.add_nodes(batch)
-            batch = []
-    bm25.add_nodes(batch)
+    _add_store_nodes(bm25, vector_store)
     if persist_dir is not None:
         bm25.persist(persist_dir)
     _attach_fetcher(bm25, vector_store)
     return bm25
+
+
+def _add_store_nodes(bm25: BM25Retriever, vector_store: Any, batch_size: int = 4096) -> None:
+    batch: list[BaseNode] = []
+    for node in iter_store_nodes(vector_store):
+        batch.append(node)
+        if len(batch) >= batch_size:
+            bm25.add_nodes(batch)
+            batch = []
+    bm25.add_nodes(batch)
 
 
 def _attach_fetcher(bm25: BM25Retriever, vector_store: Any) -> None:
@@ -669,16 +673,22 @@ def follow_store_writes(
     add_listener = getattr(vector_store, "add_write_listener", None)
     if not callable(add_listener):
         return False
-    add_listener(StoreWriteFollower(bm25, persist_dir))
+    add_listener(StoreWriteFollower(bm25, persist_dir, vector_store=vector_store))
     return True
 
 
 class StoreWriteFollower:
     """Write listener applying a vector store's adds and deletes to a `BM25Retriever`."""
 
-    def __init__(self, bm25: BM25Retriever, persist_dir: str | Path | None = None) -> None:
+    def __init__(
+        self,
+        bm25: BM25Retriever,
+        persist_dir: str | Path | None = None,
+        vector_store: Any = None,
+    ) -> None:
         self.bm25 = bm25
         self.persist_dir = persist_dir
+        self.vector_store = vector_store
 
     def on_add(self, nodes: Sequence[BaseNode]) -> None:
         self.bm25.add_nodes(nodes)
@@ -697,8 +707,19 @@ class StoreWriteFollower:
         self.bm25.delete_nodes(self.bm25.index.ids)
         self._persist()
 
+    def on_restore(self) -> None:
+        """The collection was replaced from a backup: re-read every node from the store."""
+        if self.vector_store is None:
+            raise ValueError(
+                "a restore replaced the collection, but this BM25 follower has no vector_store "
+                "to re-read it from; rebuild it with store_bm25(vector_store)"
+            )
+        self.bm25.delete_nodes(self.bm25.index.ids)
+        _add_store_nodes(self.bm25, self.vector_store)
+        self._persist()
+
     def __call__(self, event: Any) -> None:
-        """Apply a ``WriteEvent`` (``kind`` add / delete / delete_nodes / clear)."""
+        """Apply a ``WriteEvent`` (``kind`` add / delete / delete_nodes / clear / restore)."""
         kind = getattr(event, "kind", None)
         if kind == "add":
             self.on_add(event.nodes)
@@ -708,6 +729,8 @@ class StoreWriteFollower:
             self.on_delete(node_ids=event.node_ids)
         elif kind == "clear":
             self.on_clear()
+        elif kind == "restore":
+            self.on_restore()
         else:
             raise ValueError(f"unknown store write event kind {kind!r}")
 

@@ -116,11 +116,6 @@ def test_health(docs: Path, data_flags: list[str], capsys: pytest.CaptureFixture
     assert "ready" in capsys.readouterr().out
 
 
-@pytest.mark.xfail(
-    reason="retrievers/hybrid.py StoreWriteFollower raises on the vector store's 'restore' "
-    "write event; remove this marker once it rebuilds BM25 on restore",
-    strict=False,
-)
 def test_backup_then_restore_brings_back_points_and_manifest(
     docs: Path, data_flags: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -165,6 +165,28 @@ def test_cached_store_writes_keep_bm25_in_step(
     assert bm25_only.retrieve("sourdough yeast") == []
 
 
+def test_bm25_follows_a_restore_from_backup(
+    qdrant_memory: Any, fixture_documents: list[Document], embed_model: Any, tmp_path: Path
+) -> None:
+    store_mod = pytest.importorskip("ragdrop.vector_stores.qdrant")
+    store = store_mod.CachedQdrantVectorStore("docs", client=qdrant_memory)
+    nodes = as_nodes(fixture_documents)
+    VectorStoreIndex(
+        nodes,
+        storage_context=StorageContext.from_defaults(vector_store=store),
+        embed_model=embed_model,
+    )
+    retriever = HybridRetriever.from_vector_store(
+        store, embed_model=embed_model, persist_dir=tmp_path / "bm25", similarity_top_k=3
+    )
+    store.backup(tmp_path / "backup")
+    store.delete_nodes([nodes[0].node_id])
+    assert nodes[0].node_id not in retriever.bm25.index
+    store.restore(tmp_path / "backup")
+    assert nodes[0].node_id in retriever.bm25.index
+    assert len(retriever.bm25.index) == len(nodes)
+
+
 @pytest.mark.parametrize("store_kind", ["llamaindex", "ragdrop"])
 def test_qdrant_fusion_mode(
     store_kind: str, qdrant_client: Any, fixture_documents: list[Document], embed_model: Any
