@@ -65,11 +65,19 @@ def build_vector_store(
     (dense + sparse) layout when Qdrant itself fuses hybrid results."""
     from ragdrop.vector_stores import CachedQdrantVectorStore
 
+    hybrid: dict[str, Any] = {}
+    if config.retriever == "hybrid" and config.fusion == "qdrant":
+        from ragdrop.retrievers import bm25_sparse_functions
+        from ragdrop.retrievers.hybrid import DEFAULT_RRF_K
+
+        # Sparse term weights from our BM25 tokenizer (Qdrant applies the IDF), fused with
+        # the same RRF constant as the client-side mode.
+        hybrid = {"enable_hybrid": True, "rrf_k": DEFAULT_RRF_K, **bm25_sparse_functions()}
     return CachedQdrantVectorStore(
         config.collection,
         client=client,
-        enable_hybrid=config.retriever == "hybrid" and config.fusion == "qdrant",
         cache_dir=config.cache_dir if config.cache else None,
+        **hybrid,
     )
 
 
