@@ -34,6 +34,7 @@ from diskcache.core import (
     MODE_TEXT,
     UNKNOWN,
 )
+from ragdrop.observability.stages import record_count
 
 EVICTION_POLICIES = (
     "least-recently-stored",
@@ -273,6 +274,10 @@ class SafeCache:
             setattr(self.stats, event, getattr(self.stats, event) + n)
         if self._metrics is not None:
             self._metrics.labels(namespace=self.namespace, event=event).inc(n)
+        else:
+            # No registry of its own: report to whoever listens (RagdropMetrics in a server),
+            # never both, so a shared registry does not count an event twice.
+            record_count(f"cache_{event}", n, label=self.namespace)
 
     # -- raw access -----------------------------------------------------------------------
     def _get(self, key: str) -> Any:

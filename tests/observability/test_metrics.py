@@ -182,3 +182,18 @@ def test_vector_store_writes_count_points(metrics: RagdropMetrics) -> None:
     metrics.observe_write(WriteEvent("restore"))
     assert value(metrics, "ragdrop_points_upserted_total") == 3
     assert value(metrics, "ragdrop_points_deleted_total") == 3
+
+
+def test_a_safe_cache_without_registry_reports_to_attached_metrics(
+    metrics: RagdropMetrics, tmp_path: Path
+) -> None:
+    from ragdrop.cache import SafeCache
+
+    cache = SafeCache(tmp_path / "c", namespace="query")
+    with metrics:
+        assert cache.get_json("absent") is None
+        cache.set_json("k", {"v": 1})
+        assert cache.get_json("k") == {"v": 1}
+    cache.close()
+    assert value(metrics, "ragdrop_cache_events_total", namespace="query", event="misses") == 1
+    assert value(metrics, "ragdrop_cache_events_total", namespace="query", event="hits") == 1
