@@ -42,6 +42,7 @@ __all__ = [
     "CrossEncoderReranker",
     "FixedSizeNodeParser",
     "HealthMonitor",
+    "HybridRetriever",
     "ModelNotAvailableError",
     "PipelineConfig",
     "QueryResultCache",
