@@ -38,14 +38,16 @@ def stored_chunks(qdrant_path: Path, collection: str) -> collections.Counter[tup
     """(document id, chunk text) of every point in the collection, with multiplicity."""
     import json
 
-    from qdrant_client import QdrantClient
+    from ragdrop.vector_stores import embedded_client
 
-    client = QdrantClient(path=str(qdrant_path))
+    client = embedded_client(qdrant_path)  # the engine the server wrote with (Edge by default)
     try:
         found: collections.Counter[tuple[str, str]] = collections.Counter()
         offset = None
         while True:
-            points, offset = client.scroll(collection, limit=256, offset=offset, with_payload=True)
+            points, offset = client.scroll(
+                collection_name=collection, limit=256, offset=offset, with_payload=True
+            )
             for point in points:
                 payload = point.payload or {}
                 node = json.loads(payload["_node_content"])
