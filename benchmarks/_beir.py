@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import json
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from ragdrop import evaluation
+from ragdrop.evaluation.metrics import ndcg_at_k
+
+__all__ = ["BeirDataset", "cached_embeddings", "load_beir", "ndcg_at_k"]
 
 
 @dataclass(frozen=True)
@@ -25,41 +26,17 @@ class BeirDataset:
 
 
 def load_beir(path: str | Path, split: str = "test") -> BeirDataset:
-    """Read ``corpus.jsonl``, ``queries.jsonl`` and ``qrels/<split>.tsv``; keep judged queries."""
-    root = Path(path)
-    doc_ids: list[str] = []
-    doc_texts: list[str] = []
-    with open(root / "corpus.jsonl", encoding="utf-8") as fh:
-        for line in fh:
-            row = json.loads(line)
-            title = (row.get("title") or "").strip()
-            text = (row.get("text") or "").strip()
-            doc_ids.append(str(row["_id"]))
-            doc_texts.append(f"{title} {text}".strip())
-    qrels: dict[str, dict[str, int]] = {}
-    with open(root / "qrels" / f"{split}.tsv", encoding="utf-8") as fh:
-        reader = csv.reader(fh, delimiter="\t")
-        next(reader)
-        for qid, did, score in reader:
-            qrels.setdefault(qid, {})[did] = int(score)
-    query_ids: list[str] = []
-    query_texts: list[str] = []
-    with open(root / "queries.jsonl", encoding="utf-8") as fh:
-        for line in fh:
-            row = json.loads(line)
-            qid = str(row["_id"])
-            if any(v > 0 for v in qrels.get(qid, {}).values()):
-                query_ids.append(qid)
-                query_texts.append(row["text"])
-    return BeirDataset(root.name, doc_ids, doc_texts, query_ids, query_texts, qrels)
-
-
-def ndcg_at_k(ranked: list[str], judged: dict[str, int], k: int = 10) -> float:
-    """nDCG@k with linear gain (the BEIR/pytrec_eval definition)."""
-    dcg = sum(judged.get(d, 0) / math.log2(i + 2) for i, d in enumerate(ranked[:k]))
-    ideal = sorted((g for g in judged.values() if g > 0), reverse=True)[:k]
-    idcg = sum(g / math.log2(i + 2) for i, g in enumerate(ideal))
-    return dcg / idcg if idcg > 0 else 0.0
+    """`ragdrop.evaluation.load_beir` (judged queries only) as flat, index-aligned lists."""
+    data = evaluation.load_beir(path, split=split)
+    docs = list(data.corpus.values())
+    return BeirDataset(
+        data.name,
+        [d.doc_id for d in docs],
+        [d.full_text for d in docs],
+        list(data.queries),
+        list(data.queries.values()),
+        data.qrels,
+    )
 
 
 def cached_embeddings(
