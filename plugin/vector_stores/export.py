@@ -1,4 +1,4 @@
-"""Portable collection export: JSON lines of points plus a JSON manifest. No pickle.
+"""Portable collection export: JSON lines of points plus a JSON manifest, nothing executable.
 
 Dense vectors are base64 of little-endian float32 (what Qdrant stores, so exact);
 sparse vectors are index/value lists; payloads are the JSON Qdrant returned.

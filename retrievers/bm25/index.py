@@ -408,7 +408,7 @@ class BM25Index:
 
     @classmethod
     def load(cls, path: str | Path) -> BM25Index:
-        """Read an index written by `save` (no pickle; every array is checked)."""
+        """Read an index written by `save` (JSON and raw arrays only; every array is checked)."""
         path = Path(path)
         try:
             header = json.loads((path / "header.json").read_text(encoding="utf-8"))

@@ -214,7 +214,7 @@ class BM25Retriever(BaseRetriever):
 
     @classmethod
     def from_persist_dir(cls, path: str | Path, **kwargs: Any) -> BM25Retriever:
-        """Load what `persist` wrote (no pickle anywhere)."""
+        """Load what `persist` wrote (JSON and raw arrays only, nothing executable)."""
         path = Path(path)
         settings = json.loads((path / RETRIEVER_FILE).read_text(encoding="utf-8"))
         settings.update(kwargs)
