@@ -199,9 +199,12 @@ class RagPipeline:
             report.rebuilt = True
 
         hashes: dict[str, str] = {}
+        emptied: list[str] = []
         for doc in documents:
             if not doc.text or not doc.text.strip():
                 report.skipped_empty += 1
+                if doc.id_ in manifest.documents:
+                    emptied.append(doc.id_)  # its old chunks must not keep answering
                 continue
             if doc.id_ in hashes:
                 raise ValueError(
@@ -217,11 +220,10 @@ class RagPipeline:
         report.updated = sum(1 for d in todo if d.id_ in manifest.documents)
         report.added = len(todo) - report.updated
 
-        if prune:
-            stale = sorted(set(manifest.documents) - set(hashes))
-            manifest.forget(stale)
-            self._delete_points(parts, stale)
-            report.deleted = len(stale)
+        stale = sorted(set(manifest.documents) - set(hashes)) if prune else sorted(emptied)
+        manifest.forget(stale)
+        self._delete_points(parts, stale)
+        report.deleted = len(stale)
 
         bar = None
         if progress and todo:
@@ -285,11 +287,9 @@ class RagPipeline:
                 parts.vector_store.delete(doc_id)
 
     def _drop_collection(self, parts: Components) -> None:
-        client, name = parts.client, self.config.collection
-        if client.collection_exists(collection_name=name):
-            client.delete_collection(collection_name=name)
-        with self._lock:
-            self._components = None
+        # Through the store, so its query cache and BM25 followers learn of it; the store
+        # recreates the collection (with the new settings) on the next write.
+        parts.vector_store.clear()
         self.config.manifest_path.unlink(missing_ok=True)
 
     def delete_document(self, ref_doc_id: str) -> None:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -338,6 +339,11 @@ class CachedQdrantVectorStore(BasePydanticVectorStore):
         if not nodes:
             return []
         ids = [n.node_id for n in nodes]
+        if len(set(ids)) != len(ids):
+            # Parallel batches would race on which copy wins, and listeners (BM25) need
+            # unique ids: refuse before anything is written.
+            dups = sorted(i for i, c in Counter(ids).items() if c > 1)
+            raise ValueError(f"nodes: duplicate node ids {dups[:5]!r}; each node must be unique")
         first = nodes[0].embedding
         size = len(first) if first is not None else 0
         if self._layout is None:

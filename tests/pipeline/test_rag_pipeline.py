@@ -136,3 +136,31 @@ def test_empty_documents_are_skipped_and_counted(pipeline, fixture_documents):
     report = pipeline.ingest([*fixture_documents, Document(text="  \n", id_="blank")])
     assert report.skipped_empty == 1
     assert "blank" not in pipeline.indexed_documents()
+
+
+def test_changed_chunking_settings_rebuild_the_index(
+    tmp_path: Path, embed_model, fixture_documents
+):
+    config = PipelineConfig(
+        data_dir=tmp_path / "rag", collection="t", chunk_size=24, chunk_overlap=4
+    )
+    with RagPipeline(config) as first:
+        first.ingest(fixture_documents)
+        small_chunks = _points(first)
+    wider = config.model_copy(update={"chunk_size": None, "chunk_overlap": 32})
+    with RagPipeline(wider) as second:
+        report = second.ingest(fixture_documents)
+        assert report.rebuilt and report.added == len(fixture_documents)
+        assert _points(second) < small_chunks  # old chunks gone, not mixed in
+        hits = second.query("What do k1 and b control in BM25?", top_k=3).sources
+        assert hits[0].ref_doc_id == "bm25"
+
+
+def test_a_document_emptied_loses_its_chunks(pipeline, fixture_documents):
+    pipeline.ingest(fixture_documents)
+    emptied = [Document(text="", id_=d.id_) if d.id_ == "cooking" else d for d in fixture_documents]
+    report = pipeline.ingest(emptied)
+    assert (report.skipped_empty, report.deleted) == (1, 1)
+    assert "cooking" not in pipeline.indexed_documents()
+    hits = pipeline.query("How long does bread dough rise?", top_k=5).sources
+    assert all(s.ref_doc_id != "cooking" for s in hits)
