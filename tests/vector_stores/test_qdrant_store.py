@@ -382,3 +382,13 @@ async def test_async_client_only(nodes: list[TextNode], tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="async client"):
         store.query(_q(nodes[0].embedding))
     await aclient.close()
+
+
+def test_duplicate_node_ids_are_refused_before_any_write(
+    qdrant_client: Any, nodes: list[TextNode]
+) -> None:
+    store = CachedQdrantVectorStore("dups", client=qdrant_client)
+    twin = nodes[0].model_copy()
+    with pytest.raises(ValueError, match="duplicate node ids"):
+        store.add([*nodes[:3], twin])
+    assert not qdrant_client.collection_exists("dups")
