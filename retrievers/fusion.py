@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -31,6 +32,23 @@ def rrf_scores(
     return scores
 
 
+def _check_weights(weights: Sequence[float] | None, n: int) -> None:
+    if weights is None:
+        return
+    if isinstance(weights, str | bytes) or not isinstance(weights, Sequence):
+        raise ValueError(f"weights must be a sequence of numbers, got {weights!r}")
+    if len(weights) != n:
+        raise ValueError(f"weights has {len(weights)} values for {n} result lists")
+    for w in weights:
+        if not isinstance(w, int | float) or isinstance(w, bool) or not math.isfinite(w) or w < 0:
+            raise ValueError(f"weights must be finite numbers >= 0, got {list(weights)!r}")
+
+
+def _check_top_k(top_k: int | None) -> None:
+    if top_k is not None and (not isinstance(top_k, int) or isinstance(top_k, bool) or top_k < 1):
+        raise ValueError(f"top_k must be a positive int or None, got {top_k!r}")
+
+
 def _validate(
     result_lists: Sequence[Sequence[NodeWithScore]],
     k: float,
@@ -39,15 +57,10 @@ def _validate(
 ) -> list[int | None]:
     if isinstance(result_lists, str | bytes) or not isinstance(result_lists, Sequence):
         raise TypeError("result_lists must be a sequence of lists of NodeWithScore")
-    if not isinstance(k, int | float) or isinstance(k, bool) or k < 0:
-        raise ValueError(f"k must be a number >= 0, got {k!r}")
+    if not isinstance(k, int | float) or isinstance(k, bool) or not math.isfinite(k) or k < 0:
+        raise ValueError(f"k must be a finite number >= 0, got {k!r}")
     n = len(result_lists)
-    if weights is not None:
-        if len(weights) != n:
-            raise ValueError(f"weights has {len(weights)} values for {n} result lists")
-        for w in weights:
-            if not isinstance(w, int | float) or isinstance(w, bool) or w < 0:
-                raise ValueError(f"weights must be numbers >= 0, got {list(weights)!r}")
+    _check_weights(weights, n)
     depths: list[int | None]
     if depth is None or isinstance(depth, int):
         depths = [depth] * n
@@ -99,6 +112,7 @@ def reciprocal_rank_fusion(
         ['a', 'b']
     """
     depths = _validate(result_lists, k, weights, depth)
+    _check_top_k(top_k)
     if sources is not None and len(sources) != len(result_lists):
         raise ValueError(f"sources has {len(sources)} names for {len(result_lists)} result lists")
     first_seen: dict[str, NodeWithScore] = {}
@@ -126,6 +140,8 @@ def fuse_ranked_ids(
     The core of `reciprocal_rank_fusion` (same scores, dedup and tie-break) for callers
     that fuse before materialising nodes.
     """
+    _check_weights(weights, len(ranked))
+    _check_top_k(top_k)
     names = [str(i) for i in range(len(ranked))] if sources is None else list(sources)
     weights = [1.0] * len(ranked) if weights is None else [float(w) for w in weights]
     scores = rrf_scores([[i for i, _ in lst] for lst in ranked], k, weights)

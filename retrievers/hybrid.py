@@ -27,6 +27,8 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import copy
+import math
+import numbers
 import threading
 import weakref
 from collections.abc import Callable, Sequence
@@ -53,10 +55,11 @@ from ragdrop.retrievers.fusion import (
     with_fusion_provenance,
 )
 from ragdrop.retrievers.store_sync import (
-    count_store_points,
     fetch_points,
     fetch_store_nodes,
+    index_point_ids,
     iter_store_nodes,
+    store_point_ids,
 )
 
 FusionMode = Literal["client", "qdrant"]
@@ -121,8 +124,13 @@ class HybridRetriever(BaseRetriever):
         ):
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{name} must be a positive int, got {value!r}")
-        if len(weights) != 2 or any(w < 0 for w in weights):
-            raise ValueError(f"weights must be two numbers >= 0 (bm25, vector), got {weights!r}")
+        if len(weights) != 2 or any(
+            isinstance(w, bool) or not isinstance(w, numbers.Real) or not math.isfinite(w) or w < 0
+            for w in weights
+        ):
+            raise ValueError(
+                f"weights must be two finite numbers >= 0 (bm25, vector), got {weights!r}"
+            )
         if not rrf_k >= 0:
             raise ValueError(f"rrf_k must be >= 0, got {rrf_k!r}")
         if filters is not None and not isinstance(filters, MetadataFilters):
@@ -629,16 +637,18 @@ def load_or_build_bm25(
     vector_store: Any, persist_dir: str | Path | None, tokenizer: BM25Tokenizer | None = None
 ) -> BM25Retriever:
     """BM25 over a store's payloads: loaded from ``persist_dir`` when it matches, else rebuilt."""
-    expected = count_store_points(vector_store)
     if persist_dir is not None and (Path(persist_dir) / "retriever.json").exists():
         try:
             bm25 = BM25Retriever.from_persist_dir(persist_dir)
-        except (ValueError, KeyError, OSError):
+        except (ValueError, KeyError, TypeError, OSError):
             bm25 = None
+        # Reuse only an index over exactly the store's points: equal counts are not enough
+        # (a write missed between the store and the persist, or a rebuild with as many
+        # chunks, leaves a stale index of the same size).
         if (
             bm25 is not None
-            and len(bm25.index) == expected
             and (tokenizer is None or bm25.index.tokenizer == tokenizer)
+            and _same_points(bm25, vector_store)
         ):
             _attach_fetcher(bm25, vector_store)
             return bm25
@@ -650,6 +660,15 @@ def load_or_build_bm25(
         bm25.persist(persist_dir)
     _attach_fetcher(bm25, vector_store)
     return bm25
+
+
+def _same_points(bm25: BM25Retriever, vector_store: Any) -> bool:
+    """Whether ``bm25`` indexes exactly the store's points (False when the store can't tell)."""
+    stored = store_point_ids(vector_store)
+    if stored is None:
+        return False
+    ids = bm25.index.ids
+    return len(ids) == len(stored) and index_point_ids(ids) == stored
 
 
 def _add_store_nodes(bm25: BM25Retriever, vector_store: Any, batch_size: int = 4096) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from llama_index.core.schema import BaseNode
@@ -54,6 +54,42 @@ def count_store_points(vector_store: Any) -> int | None:
     if not client.collection_exists(collection):
         return 0
     return int(client.count(collection_name=collection, exact=True).count)
+
+
+def store_point_ids(vector_store: Any, batch_size: int = SCROLL_BATCH) -> set[str] | None:
+    """Every point id in the store's collection (no payloads, no vectors), or None when unknown.
+
+    Ids are strings in the canonical form of ``point_id_for`` (node ids that are UUIDs are the
+    point ids themselves; other node ids map to a UUID5).
+    """
+    client = getattr(vector_store, "client", None)
+    collection = getattr(vector_store, "collection_name", None)
+    if client is None or collection is None:
+        return None
+    if not client.collection_exists(collection):
+        return set()
+    from ragdrop.vector_stores.points import point_id_for
+
+    ids: set[str] = set()
+    offset = None
+    while True:
+        points, offset = client.scroll(
+            collection_name=collection,
+            limit=batch_size,
+            offset=offset,
+            with_payload=False,
+            with_vectors=False,
+        )
+        ids.update(point_id_for(str(p.id)) for p in points)
+        if offset is None:
+            return ids
+
+
+def index_point_ids(node_ids: Iterable[str]) -> set[str]:
+    """The Qdrant point ids of ``node_ids`` (see `store_point_ids`)."""
+    from ragdrop.vector_stores.points import point_id_for
+
+    return {point_id_for(i) for i in node_ids}
 
 
 def fetch_store_nodes(vector_store: Any, node_ids: list[str]) -> list[BaseNode]:

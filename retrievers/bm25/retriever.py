@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import copy
 import json
+import os
+import shutil
 import threading
+import uuid
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -59,7 +62,11 @@ class BM25Retriever(BaseRetriever):
         callback_manager: CallbackManager | None = None,
         verbose: bool = False,
     ) -> None:
-        if not isinstance(similarity_top_k, int) or similarity_top_k < 1:
+        if (
+            not isinstance(similarity_top_k, int)
+            or isinstance(similarity_top_k, bool)
+            or similarity_top_k < 1
+        ):
             raise ValueError(f"similarity_top_k must be a positive int, got {similarity_top_k!r}")
         if filters is not None and not isinstance(filters, MetadataFilters):
             raise TypeError(
@@ -162,9 +169,13 @@ class BM25Retriever(BaseRetriever):
         self, query: str, top_k: int | None = None, filters: MetadataFilters | None = None
     ) -> list[tuple[str, float]]:
         """``(node_id, score)`` of the best matches, filtered (no nodes are materialised)."""
+        if top_k is None:
+            top_k = self.similarity_top_k
+        elif not isinstance(top_k, int) or isinstance(top_k, bool) or top_k < 1:
+            raise ValueError(f"top_k must be a positive int or None, got {top_k!r}")
         accept = build_filter_fn(filters or self.filters, self._metadata.get)
         with stage("bm25"):
-            return self.index.search(query, top_k=top_k or self.similarity_top_k, accept=accept)
+            return self.index.search(query, top_k=top_k, accept=accept)
 
     @property
     def kept_nodes(self) -> dict[str, BaseNode]:
@@ -191,39 +202,83 @@ class BM25Retriever(BaseRetriever):
 
     # ---- persistence ---------------------------------------------------------------------
     def persist(self, path: str | Path) -> None:
-        """Save the index (with tokenizer) and, when kept, the nodes as JSON lines."""
+        """Save the index (with tokenizer), the settings and the nodes as JSON lines.
+
+        Everything is written into a temporary sibling directory that then replaces
+        ``path`` whole (renames), so a reader sees either the old or the new generation,
+        never a mix. ``path`` is owned by this retriever: other files in it are dropped.
+        """
         path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex}")
         with self._write_lock:
-            self.index.save(path / "index")
-            settings = {
-                "similarity_top_k": self.similarity_top_k,
-                "metadata_mode": str(self.metadata_mode.value),
-                "keep_nodes": self.keep_nodes,
-            }
-            (path / RETRIEVER_FILE).write_text(json.dumps(settings), encoding="utf-8")
-            tmp = path / f".{NODES_FILE}.tmp"
-            with open(tmp, "w", encoding="utf-8") as fh:
-                if self.keep_nodes:
-                    for node in self._nodes.values():
-                        fh.write(json.dumps(doc_to_json(node)) + "\n")
-                else:
-                    for node_id, meta in self._metadata.items():
-                        row = {"id": node_id, "ref": self._ref_of.get(node_id), "metadata": meta}
-                        fh.write(json.dumps(row) + "\n")
-            tmp.replace(path / NODES_FILE)
+            try:
+                tmp.mkdir(mode=0o700)
+                self.index.save(tmp / "index")
+                settings = {
+                    "similarity_top_k": self.similarity_top_k,
+                    "metadata_mode": str(self.metadata_mode.value),
+                    "keep_nodes": self.keep_nodes,
+                }
+                (tmp / RETRIEVER_FILE).write_text(json.dumps(settings), encoding="utf-8")
+                with open(tmp / NODES_FILE, "w", encoding="utf-8") as fh:
+                    if self.keep_nodes:
+                        for node in self._nodes.values():
+                            fh.write(json.dumps(doc_to_json(node)) + "\n")
+                    else:
+                        for node_id, meta in self._metadata.items():
+                            ref = self._ref_of.get(node_id)
+                            row = {"id": node_id, "ref": ref, "metadata": meta}
+                            fh.write(json.dumps(row) + "\n")
+                _swap_in(tmp, path)
+            except BaseException:
+                shutil.rmtree(tmp, ignore_errors=True)
+                raise
 
     @classmethod
     def from_persist_dir(cls, path: str | Path, **kwargs: Any) -> BM25Retriever:
-        """Load what `persist` wrote (JSON and raw arrays only, nothing executable)."""
+        """Load what `persist` wrote (JSON and raw arrays only, nothing executable).
+
+        Raises ValueError when the saved nodes and the saved index hold different ids.
+        """
         path = Path(path)
         settings = json.loads((path / RETRIEVER_FILE).read_text(encoding="utf-8"))
         settings.update(kwargs)
         retriever = cls(index=BM25Index.load(path / "index"), **settings)
-        with open(path / NODES_FILE, encoding="utf-8") as fh:
-            for line in fh:
-                row = json.loads(line)
-                if "__type__" in row:
-                    retriever._remember(json_to_doc(row))
-                else:
-                    retriever._remember_meta(row["id"], row["ref"], row["metadata"])
+        nodes_file = path / NODES_FILE
+        if nodes_file.exists():
+            seen: set[str] = set()
+            with open(nodes_file, encoding="utf-8") as fh:
+                for line in fh:
+                    row = json.loads(line)
+                    if "__type__" in row:
+                        node = json_to_doc(row)
+                        retriever._remember(node)
+                        seen.add(node.node_id)
+                    else:
+                        retriever._remember_meta(row["id"], row["ref"], row["metadata"])
+                        seen.add(row["id"])
+            indexed = set(retriever.index.ids)
+            if seen != indexed:
+                raise ValueError(
+                    f"{path}: {NODES_FILE} and the index disagree "
+                    f"({len(seen - indexed)} ids only in {NODES_FILE}, "
+                    f"{len(indexed - seen)} only in the index); rebuild the index"
+                )
         return retriever
+
+
+def _swap_in(new: Path, path: Path) -> None:
+    """Replace directory ``path`` with directory ``new`` by renames (old one removed)."""
+    old = None
+    if path.exists():
+        old = path.with_name(f".{path.name}.old-{uuid.uuid4().hex}")
+        os.replace(path, old)
+    try:
+        os.replace(new, path)
+    except BaseException:
+        if old is not None:
+            os.replace(old, path)
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)

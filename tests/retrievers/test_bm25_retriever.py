@@ -146,3 +146,55 @@ def test_invalid_arguments() -> None:
         BM25Retriever(filters={"lang": "en"})  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="nodes"):
         BM25Retriever(nodes=["text"])  # type: ignore[list-item]
+
+
+def test_top_k_zero_and_invalid_values_raise() -> None:
+    retriever = BM25Retriever(nodes=make_nodes(), similarity_top_k=2)
+    assert len(retriever.search("documents")) == 2
+    assert len(retriever.search("documents", top_k=1)) == 1
+    for bad in (0, -1, 1.5, True, "3"):
+        with pytest.raises(ValueError, match="top_k"):
+            retriever.search("documents", top_k=bad)
+    with pytest.raises(ValueError, match="similarity_top_k"):
+        BM25Retriever(similarity_top_k=0)
+
+
+def test_persist_replaces_the_whole_generation(tmp_path: Path) -> None:
+    path = tmp_path / "bm25"
+    first = BM25Retriever(nodes=make_nodes(), keep_nodes=False)
+    first.persist(path)
+    (path / "stray.txt").write_text("from an older generation", encoding="utf-8")
+    second = BM25Retriever(nodes=make_nodes()[:2], similarity_top_k=4)
+    second.persist(path)
+    assert sorted(p.name for p in path.iterdir()) == ["index", "nodes.jsonl", "retriever.json"]
+    assert [p.name for p in tmp_path.iterdir()] == ["bm25"]  # no temp or old dirs left
+    loaded = BM25Retriever.from_persist_dir(path)
+    assert sorted(loaded.index.ids) == ["n1", "n2"]
+    assert sorted(loaded.kept_nodes) == ["n1", "n2"]
+    assert loaded.similarity_top_k == 4
+
+
+def test_failed_persist_keeps_the_old_generation_and_cleans_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "bm25"
+    BM25Retriever(nodes=make_nodes()).persist(path)
+    retriever = BM25Retriever(nodes=make_nodes()[:1])
+
+    def broken_to_json(*args: object, **kwargs: object) -> str:
+        raise OSError("disk full")
+
+    monkeypatch.setattr("ragdrop.retrievers.bm25.retriever.doc_to_json", broken_to_json)
+    with pytest.raises(OSError, match="disk full"):
+        retriever.persist(path)
+    assert [p.name for p in tmp_path.iterdir()] == ["bm25"]
+    assert len(BM25Retriever.from_persist_dir(path).index) == len(TEXTS)
+
+
+def test_load_rejects_nodes_file_of_another_generation(tmp_path: Path) -> None:
+    old, new = tmp_path / "old", tmp_path / "new"
+    BM25Retriever(nodes=make_nodes()[:2]).persist(old)
+    BM25Retriever(nodes=make_nodes()[2:4]).persist(new)
+    (new / "nodes.jsonl").write_bytes((old / "nodes.jsonl").read_bytes())
+    with pytest.raises(ValueError, match="disagree"):
+        BM25Retriever.from_persist_dir(new)

@@ -12,8 +12,10 @@ from llama_index.core.vector_stores.types import MetadataFilter, MetadataFilters
 from llama_index.vector_stores.qdrant import QdrantVectorStore
 from qdrant_client import models
 from ragdrop.observability.stages import record_stages
+from ragdrop.retrievers import hybrid as hybrid_mod
 from ragdrop.retrievers.bm25.retriever import BM25Retriever
-from ragdrop.retrievers.hybrid import HybridRetriever, bm25_sparse_functions
+from ragdrop.retrievers.hybrid import HybridRetriever, bm25_sparse_functions, load_or_build_bm25
+from ragdrop.retrievers.store_sync import index_point_ids, store_point_ids
 
 pytestmark = pytest.mark.integration
 
@@ -238,3 +240,46 @@ async def test_qdrant_fusion_mode_async(
     sync = retriever.retrieve(QUESTION)
     results = await retriever.aretrieve(QUESTION)
     assert ids(results) == ids(sync)
+
+
+def test_persisted_bm25_with_same_count_but_other_ids_is_rebuilt(
+    qdrant_memory: Any,
+    fixture_documents: list[Document],
+    embed_model: Any,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    store, _ = store_index(qdrant_memory, fixture_documents, embed_model)
+    stored = {n.node_id for n in as_nodes(fixture_documents)}
+    persist_dir = tmp_path / "bm25"
+    # A stale generation: as many documents as the store holds, but other ids.
+    stale = [TextNode(text=f"stale chunk {i}", id_=str(uuid.uuid4())) for i in range(len(stored))]
+    BM25Retriever(nodes=stale, keep_nodes=False).persist(persist_dir)
+    bm25 = load_or_build_bm25(store, persist_dir)
+    assert set(bm25.index.ids) == stored
+    assert set(BM25Retriever.from_persist_dir(persist_dir).index.ids) == stored
+
+    # An index over exactly the store's points is reused, not rebuilt.
+    def no_rebuild(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("a matching persisted index was rebuilt")
+
+    monkeypatch.setattr(hybrid_mod, "_add_store_nodes", no_rebuild)
+    assert set(load_or_build_bm25(store, persist_dir).index.ids) == stored
+
+
+def test_store_point_ids_map_non_uuid_node_ids(
+    qdrant_memory: Any, fixture_documents: list[Document], embed_model: Any
+) -> None:
+    store_mod = pytest.importorskip("ragdrop.vector_stores.qdrant")
+    store = store_mod.CachedQdrantVectorStore("docs", client=qdrant_memory)
+    nodes = [
+        TextNode(text=d.text, id_=f"chunk-{i}", metadata=dict(d.metadata))
+        for i, d in enumerate(fixture_documents)
+    ]
+    VectorStoreIndex(
+        nodes,
+        storage_context=StorageContext.from_defaults(vector_store=store),
+        embed_model=embed_model,
+    )
+    assert store_point_ids(store) == index_point_ids(n.node_id for n in nodes)
+    assert store_point_ids(store) != index_point_ids(f"other-{i}" for i in range(len(nodes)))

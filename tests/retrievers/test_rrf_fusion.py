@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from llama_index.core.schema import MetadataMode, NodeWithScore, TextNode
-from ragdrop.retrievers.fusion import reciprocal_rank_fusion
+from ragdrop.retrievers.fusion import fuse_ranked_ids, reciprocal_rank_fusion
 
 pytestmark = pytest.mark.unit
 
@@ -116,3 +116,25 @@ def test_properties(lists: list[list[str]], data: st.DataObject) -> None:
     # deterministic
     again = reciprocal_rank_fusion(inputs, k=k, weights=weights)
     assert ids(again) == ids(fused)
+
+
+def test_invalid_top_k_and_weights_raise() -> None:
+    a, b = [nws("x"), nws("y")], [nws("y")]
+    assert ids(reciprocal_rank_fusion([a, b], top_k=1)) == ["y"]
+    for bad in (0, -2, 1.5, True):
+        with pytest.raises(ValueError, match="top_k"):
+            reciprocal_rank_fusion([a, b], top_k=bad)
+    for weights in ([float("nan"), 1.0], [1.0, float("inf")], [1.0, -1.0], [1.0, "1"]):
+        with pytest.raises(ValueError, match="weights"):
+            reciprocal_rank_fusion([a, b], weights=weights)
+    with pytest.raises(ValueError, match="weights"):
+        reciprocal_rank_fusion([a, b], weights=[1.0])
+
+
+def test_fuse_ranked_ids_validates_too() -> None:
+    ranked = [[("x", 1.0)], [("x", 0.5), ("y", 0.4)]]
+    assert [i for i, _, _ in fuse_ranked_ids(ranked, top_k=1)] == ["x"]
+    with pytest.raises(ValueError, match="top_k"):
+        fuse_ranked_ids(ranked, top_k=0)
+    with pytest.raises(ValueError, match="weights"):
+        fuse_ranked_ids(ranked, weights=[float("nan"), 1.0])
