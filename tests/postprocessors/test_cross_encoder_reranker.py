@@ -318,10 +318,11 @@ def test_concurrent_first_calls_load_the_model_once(
         results = list(
             pool.map(lambda _: model.postprocess_nodes(candidates, query_str=QUERY), range(4))
         )
-    assert all(
-        [(n.node.node_id, n.score) for n in r] == [(n.node.node_id, n.score) for n in results[0]]
-        for r in results
-    )
+    # Concurrent forward passes share torch's intra-op pool, whose split of a reduction can
+    # change the last bits of a float: compare scores to a tolerance, not bit for bit.
+    first = {n.node.node_id: n.score for n in results[0]}
+    for r in results:
+        assert {n.node.node_id: n.score for n in r} == pytest.approx(first, rel=1e-5, abs=1e-6)
     runner = model._runner
     assert runner is not None and runner.pairs_scored == 4 * (len(candidates) - 1)
     model.warm_up()
