@@ -9,16 +9,20 @@ and async drivers run the same code. Snapshots use qdrant-client's ``create_snap
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from qdrant_client.http import models as qm
 from ragdrop.vector_stores.calls import Call, Op, WriteEvent
 from ragdrop.vector_stores.export import (
+    MANIFEST_FILE,
     POINTS_FILE,
-    iter_point_lines,
     layout_create_kwargs,
+    point_from_json,
     point_to_json,
     read_manifest,
     write_manifest,
@@ -67,6 +71,10 @@ def backup_op(store: CachedQdrantVectorStore, path: Path, snapshot: bool) -> Op:
     if layout is None:
         raise ValueError(f"collection {store.collection_name!r} does not exist; nothing to back up")
     path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    # An older backup here stops being one before anything of the new one is written: a
+    # failure below leaves no manifest, so nothing half-written reads as a complete backup.
+    (path / MANIFEST_FILE).unlink(missing_ok=True)
+    _fsync_dir(path)
     snap_info: dict[str, Any] | None = None
     if snapshot:
         try:
@@ -84,25 +92,33 @@ def backup_op(store: CachedQdrantVectorStore, path: Path, snapshot: bool) -> Op:
         except (NotImplementedError, AttributeError):
             snap_info = None  # local mode and adapters: portable export only
     count = 0
-    with (path / POINTS_FILE).open("w", encoding="utf-8") as handle:
-        offset = None
-        while True:
-            records, offset = yield Call(
-                "scroll",
-                {
-                    "collection_name": store.collection_name,
-                    "limit": 512,
-                    "offset": offset,
-                    "with_payload": True,
-                    "with_vectors": True,
-                },
-            )
-            for record in records:
-                handle.write(json.dumps(point_to_json(record), ensure_ascii=False) + "\n")
-            count += len(records)
-            if offset is None:
-                break
-    write_manifest(
+    fd, tmp_name = tempfile.mkstemp(dir=path, prefix=f".{POINTS_FILE}.", suffix=".tmp")
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            offset = None
+            while True:
+                records, offset = yield Call(
+                    "scroll",
+                    {
+                        "collection_name": store.collection_name,
+                        "limit": 512,
+                        "offset": offset,
+                        "with_payload": True,
+                        "with_vectors": True,
+                    },
+                )
+                for record in records:
+                    handle.write(json.dumps(point_to_json(record), ensure_ascii=False) + "\n")
+                count += len(records)
+                if offset is None:
+                    break
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path / POINTS_FILE)
+    finally:
+        tmp.unlink(missing_ok=True)
+    _write_manifest_atomic(
         path,
         collection=store.collection_name,
         layout=layout,
@@ -141,6 +157,23 @@ def restore_op(
             store._bump()
         store._notify(WriteEvent("restore"))
         return {"points": manifest.get("points"), "snapshot": True}
+    expected = manifest.get("points")
+    if not isinstance(expected, int) or isinstance(expected, bool) or expected < 0:
+        raise ValueError(f"backup at {str(path)!r}: manifest has no valid point count")
+    # Check the whole export before touching the live collection.
+    seen: set[str] = set()
+    for lineno, point in _read_points(path, layout):
+        if str(point.id) in seen:
+            raise ValueError(
+                f"backup at {str(path)!r}: {POINTS_FILE} line {lineno} repeats point {point.id!r}"
+            )
+        seen.add(str(point.id))
+    if len(seen) != expected:
+        raise ValueError(
+            f"backup at {str(path)!r} is incomplete or corrupt: {POINTS_FILE} holds "
+            f"{len(seen)} points, the manifest says {expected}"
+        )
+    del seen
     exists = yield Call("collection_exists", {"collection_name": store.collection_name})
     if exists:
         if not overwrite:
@@ -157,7 +190,7 @@ def restore_op(
             layout_create_kwargs(store.settings, store.collection_name, layout),
         )
         batch: list[qm.PointStruct] = []
-        for point in iter_point_lines(path, layout):
+        for _, point in _read_points(path, layout):
             batch.append(point)
             if len(batch) >= store.batch_size:
                 yield Call(
@@ -172,10 +205,65 @@ def restore_op(
                 {"collection_name": store.collection_name, "points": batch, "wait": True},
             )
             count += len(batch)
+        stored = yield Call("count", {"collection_name": store.collection_name, "exact": True})
     finally:
         store._bump()
     store._notify(WriteEvent("restore"))
+    if int(stored.count) != expected:
+        raise ValueError(
+            f"restore from {str(path)!r} left {int(stored.count)} points in collection "
+            f"{store.collection_name!r}, the manifest says {expected}"
+        )
     return {"points": count, "snapshot": False}
+
+
+def _read_points(path: Path, layout: CollectionLayout) -> Iterator[tuple[int, qm.PointStruct]]:
+    """(line number, point) of each exported line; ValueError naming the backup otherwise."""
+    try:
+        with (Path(path) / POINTS_FILE).open(encoding="utf-8") as handle:
+            for lineno, line in enumerate(handle, 1):
+                if not line.strip():
+                    continue
+                try:
+                    point = point_from_json(json.loads(line), layout)
+                except (ValueError, KeyError, TypeError, AttributeError) as exc:
+                    raise ValueError(
+                        f"backup at {str(path)!r} is corrupt: {POINTS_FILE} line {lineno}: "
+                        f"{type(exc).__name__}: {exc}"
+                    ) from exc
+                yield lineno, point
+    except OSError as exc:
+        raise ValueError(f"backup at {str(path)!r}: cannot read {POINTS_FILE}: {exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"backup at {str(path)!r}: {POINTS_FILE} is not UTF-8: {exc}") from exc
+
+
+def _fsync_dir(path: Path) -> None:
+    """Make renames and unlinks in ``path`` durable where the platform allows it."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return  # e.g. Windows: directories cannot be opened
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _write_manifest_atomic(path: Path, **fields: Any) -> None:
+    """`write_manifest` into a scratch directory, then one ``os.replace`` into ``path``."""
+    scratch = Path(tempfile.mkdtemp(dir=path, prefix=f".{MANIFEST_FILE}."))
+    try:
+        write_manifest(scratch, **fields)
+        with (scratch / MANIFEST_FILE).open("rb+") as handle:
+            os.fsync(handle.fileno())
+        os.replace(scratch / MANIFEST_FILE, path / MANIFEST_FILE)
+        _fsync_dir(path)
+    finally:
+        (scratch / MANIFEST_FILE).unlink(missing_ok=True)
+        scratch.rmdir()
 
 
 def _snapshot_url(client: Any, collection: str, name: str) -> str | None:

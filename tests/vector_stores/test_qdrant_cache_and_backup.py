@@ -153,3 +153,101 @@ def test_restore_refuses_foreign_directory(tmp_path: Path) -> None:
         store.restore(tmp_path)
     with pytest.raises(ValueError, match="does not exist"):
         store.backup(tmp_path / "b")
+
+
+def _live_store(tmp_path: Path) -> tuple[QdrantClient, CachedQdrantVectorStore]:
+    client = QdrantClient(":memory:")
+    store = CachedQdrantVectorStore("live", client=client)
+    store.add(make_nodes(30, seed=5))
+    return client, store
+
+
+def _assert_untouched(client: QdrantClient, store: CachedQdrantVectorStore) -> None:
+    assert client.count(collection_name="live", exact=True).count == 30
+    probe = make_nodes(30, seed=5)[4].embedding
+    assert store.query(_q(probe, 1)).ids == [make_nodes(30, seed=5)[4].node_id]
+
+
+@pytest.mark.parametrize("damage", ["truncate", "garble", "drop_line"])
+def test_restore_of_a_damaged_export_leaves_the_collection_untouched(
+    tmp_path: Path, damage: str
+) -> None:
+    client, store = _live_store(tmp_path)
+    backup = tmp_path / "backup"
+    store.backup(backup)
+    points = backup / "points.jsonl"
+    lines = points.read_text(encoding="utf-8").splitlines(keepends=True)
+    if damage == "truncate":  # cut mid-line, as a crash mid-write would
+        points.write_text("".join(lines[:10]) + lines[10][: len(lines[10]) // 2])
+    elif damage == "garble":
+        lines[3] = '{"id": "x", "vectors": {"": {"dense_f32_b64": "!!"}}}\n'
+        points.write_text("".join(lines))
+    else:  # whole lines lost: every remaining line parses, the count does not match
+        points.write_text("".join(lines[:-2]))
+    with pytest.raises(ValueError, match=str(backup).replace("\\", "\\\\")):
+        store.restore(backup)
+    _assert_untouched(client, store)
+    client.close()
+
+
+def test_interrupted_backup_does_not_read_as_complete(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A backup that fails after an older one was in the directory leaves no manifest,
+    and the older points file is not half overwritten."""
+    client, store = _live_store(tmp_path)
+    backup = tmp_path / "backup"
+    store.backup(backup)
+    old_points = (backup / "points.jsonl").read_bytes()
+
+    from ragdrop.vector_stores import operations
+
+    def fail(record: Any) -> dict[str, Any]:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(operations, "point_to_json", fail)
+    with pytest.raises(OSError, match="disk full"):
+        store.backup(backup)
+    monkeypatch.undo()
+    assert not (backup / "manifest.json").exists()
+    assert (backup / "points.jsonl").read_bytes() == old_points  # replaced only when complete
+    assert sorted(p.name for p in backup.iterdir()) == ["points.jsonl"]  # no temp files left
+    with pytest.raises(ValueError, match="not a backup directory"):
+        store.restore(backup)
+    _assert_untouched(client, store)
+    store.backup(backup)  # a later backup into the same directory is complete again
+    assert json.loads((backup / "manifest.json").read_text())["points"] == 30
+    assert store.restore(backup)["points"] == 30
+    _assert_untouched(client, store)
+    client.close()
+
+
+def test_restore_refuses_repeated_points(tmp_path: Path) -> None:
+    client, store = _live_store(tmp_path)
+    backup = tmp_path / "backup"
+    store.backup(backup)
+    points = backup / "points.jsonl"
+    lines = points.read_text(encoding="utf-8").splitlines(keepends=True)
+    lines[1] = lines[0]  # 30 lines, but only 29 distinct points
+    points.write_text("".join(lines))
+    with pytest.raises(ValueError, match="repeats point"):
+        store.restore(backup)
+    _assert_untouched(client, store)
+    client.close()
+
+
+def test_restore_checks_the_count_after_upserting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client, store = _live_store(tmp_path)
+    backup = tmp_path / "backup"
+    store.backup(backup)
+    real_upsert = client.upsert
+
+    def lossy_upsert(collection_name: str, points: list[Any], **kw: Any) -> Any:
+        return real_upsert(collection_name=collection_name, points=points[:-1], **kw)
+
+    monkeypatch.setattr(client, "upsert", lossy_upsert)
+    with pytest.raises(ValueError, match="left 29 points"):
+        store.restore(backup)
+    client.close()
