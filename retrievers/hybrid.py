@@ -533,7 +533,9 @@ class HybridRetriever(BaseRetriever):
         query_filter = store._build_query_filter(query)
         indices, values = store._sparse_query_fn([query.query_str])
         prefetch = []
+        used: list[float] = []  # one weight per prefetch actually sent
         if self.weights[0] > 0 and indices[0]:
+            used.append(self.weights[0])
             prefetch.append(
                 models.Prefetch(
                     query=models.SparseVector(indices=indices[0], values=values[0]),
@@ -543,6 +545,7 @@ class HybridRetriever(BaseRetriever):
                 )
             )
         if self.weights[1] > 0:
+            used.append(self.weights[1])
             prefetch.append(
                 models.Prefetch(
                     query=query.query_embedding,
@@ -551,7 +554,7 @@ class HybridRetriever(BaseRetriever):
                     filter=query_filter,
                 )
             )
-        weights = None if self.weights == (1.0, 1.0) else [w for w in self.weights if w > 0]
+        weights = None if all(w == 1.0 for w in used) else used
         return {
             "collection_name": store.collection_name,
             "prefetch": prefetch,

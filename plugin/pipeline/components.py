@@ -72,7 +72,8 @@ def build_vector_store(
 
         # Sparse term weights from our BM25 tokenizer (Qdrant applies the IDF), fused with
         # the same RRF constant as the client-side mode.
-        hybrid = {"enable_hybrid": True, "rrf_k": DEFAULT_RRF_K, **bm25_sparse_functions()}
+        # Qdrant ranks from 0, the client mode from 1: k + 1 gives the same 1 / (k + rank).
+        hybrid = {"enable_hybrid": True, "rrf_k": DEFAULT_RRF_K + 1, **bm25_sparse_functions()}
     return CachedQdrantVectorStore(
         config.collection,
         client=client,

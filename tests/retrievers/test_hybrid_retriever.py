@@ -8,7 +8,11 @@ from typing import Any
 import pytest
 from llama_index.core import StorageContext, VectorStoreIndex
 from llama_index.core.schema import Document, NodeWithScore, TextNode
-from llama_index.core.vector_stores.types import MetadataFilter, MetadataFilters
+from llama_index.core.vector_stores.types import (
+    MetadataFilter,
+    MetadataFilters,
+    VectorStoreQuery,
+)
 from llama_index.vector_stores.qdrant import QdrantVectorStore
 from qdrant_client import models
 from ragdrop.observability.stages import record_stages
@@ -283,3 +287,30 @@ def test_store_point_ids_map_non_uuid_node_ids(
     )
     assert store_point_ids(store) == index_point_ids(n.node_id for n in nodes)
     assert store_point_ids(store) != index_point_ids(f"other-{i}" for i in range(len(nodes)))
+
+
+def test_qdrant_fusion_weights_follow_the_prefetches_sent(
+    qdrant_memory: Any, fixture_documents: list[Document], embed_model: Any
+) -> None:
+    store = QdrantVectorStore(
+        collection_name="docs",
+        client=qdrant_memory,
+        enable_hybrid=True,
+        sparse_config=models.SparseVectorParams(modifier=models.Modifier.IDF),
+        **bm25_sparse_functions(),
+    )
+    VectorStoreIndex(
+        as_nodes(fixture_documents),
+        storage_context=StorageContext.from_defaults(vector_store=store),
+        embed_model=embed_model,
+    )
+    retriever = HybridRetriever.from_vector_store(
+        store, embed_model=embed_model, fusion="qdrant", weights=(2.0, 1.0)
+    )
+    # Only stopwords: no BM25 terms, so only the dense prefetch is sent, with one weight.
+    request = retriever._qdrant_request(
+        VectorStoreQuery(query_str="the of and", query_embedding=[0.1] * 384, similarity_top_k=3)
+    )
+    assert len(request["prefetch"]) == 1
+    assert request["query"].rrf.weights is None
+    assert retriever.retrieve("the of and")
