@@ -43,3 +43,25 @@ def test_needs_an_embed_model_for_missing_embeddings() -> None:
     with pytest.raises(ValueError, match="embed_model"):
         ArrayVectorRetriever([TextNode(text="no vector")])
     assert ArrayVectorRetriever().retrieve(QueryBundle(query_str="q", embedding=[0.0] * 8)) == []
+
+
+def test_views_see_later_adds_and_a_re_added_id_replaces_its_row() -> None:
+    items = nodes()
+    retriever = ArrayVectorRetriever(items[:10], similarity_top_k=30)
+    view = retriever.with_filters(MetadataFilters(filters=[MetadataFilter(key="group", value=0)]))
+    retriever.add_nodes(items[10:])
+    query = QueryBundle(query_str="q", embedding=items[12].embedding)
+    assert view.retrieve(query)[0].node.node_id == "n12"  # the view shares the new rows
+    moved = items[12].model_copy(update={"embedding": [-x for x in items[12].embedding]})
+    retriever.add_nodes([moved])
+    got = [r.node.node_id for r in retriever.retrieve(query)]
+    assert got.count("n12") == 1 and got[-1] == "n12"
+
+
+def test_bad_vectors_raise_naming_the_problem() -> None:
+    bad = TextNode(text="x", id_="nan", embedding=[float("nan")] * 8)
+    with pytest.raises(ValueError, match="'nan'.*NaN"):
+        ArrayVectorRetriever([bad])
+    retriever = ArrayVectorRetriever(nodes())
+    with pytest.raises(ValueError, match="query_embedding must be 8"):
+        retriever.retrieve(QueryBundle(query_str="q", embedding=[0.1] * 3))
