@@ -148,6 +148,9 @@ class CrossEncoderRunner:
         self.pairs_scored = 0  # pairs that went through the model (observability, tests)
         self._model: Any = None
         self._lock = threading.Lock()
+        # A fast tokenizer keeps its padding/truncation settings in shared Rust state that
+        # each call rewrites: concurrent calls must take turns (the forward pass need not).
+        self._tokenizer_lock = threading.Lock()
 
     @property
     def loaded(self) -> bool:
@@ -238,21 +241,23 @@ class CrossEncoderRunner:
             return []
         model = self.load()
         tokenizer = model.tokenizer
-        query, passages_cut, lengths = self._truncate(tokenizer, query, passages)
+        with self._tokenizer_lock:
+            query, passages_cut, lengths = self._truncate(tokenizer, query, passages)
         scores: list[float] = [0.0] * len(passages_cut)
         import torch
 
         with torch.inference_mode():
             for batch in length_sorted_batches(lengths, self.batch_size):
-                features = tokenizer(
-                    [query] * len(batch),
-                    [passages_cut[i] for i in batch],
-                    padding=True,
-                    # A safety net: the passages are already cut to fit.
-                    truncation="only_second",
-                    max_length=self.max_length,
-                    return_tensors="pt",
-                )
+                with self._tokenizer_lock:
+                    features = tokenizer(
+                        [query] * len(batch),
+                        [passages_cut[i] for i in batch],
+                        padding=True,
+                        # A safety net: the passages are already cut to fit.
+                        truncation="only_second",
+                        max_length=self.max_length,
+                        return_tensors="pt",
+                    )
                 features = {key: value.to(model.device) for key, value in features.items()}
                 logits = model(features)["scores"]
                 values = logits.float().reshape(len(batch), -1)[:, 0].cpu().tolist()
