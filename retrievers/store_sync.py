@@ -31,18 +31,8 @@ def iter_store_nodes(vector_store: Any, batch_size: int = SCROLL_BATCH) -> Itera
         )
     if not client.collection_exists(collection):
         return
-    offset = None
-    while True:
-        points, offset = client.scroll(
-            collection_name=collection,
-            limit=batch_size,
-            offset=offset,
-            with_payload=True,
-            with_vectors=False,
-        )
+    for points in _scroll(client, collection, batch_size, with_payload=True):
         yield from parse(points).nodes
-        if offset is None:
-            return
 
 
 def count_store_points(vector_store: Any) -> int | None:
@@ -70,19 +60,27 @@ def store_point_ids(vector_store: Any, batch_size: int = SCROLL_BATCH) -> set[st
         return set()
     from ragdrop.vector_stores.points import point_id_for
 
-    ids: set[str] = set()
+    return {
+        point_id_for(str(p.id))
+        for points in _scroll(client, collection, batch_size, with_payload=False)
+        for p in points
+    }
+
+
+def _scroll(client: Any, collection: str, batch_size: int, with_payload: bool) -> Iterator[Any]:
+    """Every page of points of ``collection`` (never their vectors)."""
     offset = None
     while True:
         points, offset = client.scroll(
             collection_name=collection,
             limit=batch_size,
             offset=offset,
-            with_payload=False,
+            with_payload=with_payload,
             with_vectors=False,
         )
-        ids.update(point_id_for(str(p.id)) for p in points)
+        yield points
         if offset is None:
-            return ids
+            return
 
 
 def index_point_ids(node_ids: Iterable[str]) -> set[str]:

@@ -122,6 +122,25 @@ def store_index(
     return store, index
 
 
+def llamaindex_hybrid_store(
+    client: Any, documents: list[Document], embed_model: Any
+) -> QdrantVectorStore:
+    """LlamaIndex's hybrid Qdrant store with our BM25 sparse vectors, holding ``documents``."""
+    store = QdrantVectorStore(
+        collection_name="docs",
+        client=client,
+        enable_hybrid=True,
+        sparse_config=models.SparseVectorParams(modifier=models.Modifier.IDF),
+        **bm25_sparse_functions(),
+    )
+    VectorStoreIndex(
+        as_nodes(documents),
+        storage_context=StorageContext.from_defaults(vector_store=store),
+        embed_model=embed_model,
+    )
+    return store
+
+
 def test_from_vector_store_builds_bm25_from_payloads_and_persists(
     qdrant_client: Any, fixture_documents: list[Document], embed_model: Any, tmp_path: Path
 ) -> None:
@@ -228,18 +247,7 @@ def test_qdrant_fusion_mode(
 async def test_qdrant_fusion_mode_async(
     qdrant_memory: Any, fixture_documents: list[Document], embed_model: Any
 ) -> None:
-    store = QdrantVectorStore(
-        collection_name="docs",
-        client=qdrant_memory,
-        enable_hybrid=True,
-        sparse_config=models.SparseVectorParams(modifier=models.Modifier.IDF),
-        **bm25_sparse_functions(),
-    )
-    VectorStoreIndex(
-        as_nodes(fixture_documents),
-        storage_context=StorageContext.from_defaults(vector_store=store),
-        embed_model=embed_model,
-    )
+    store = llamaindex_hybrid_store(qdrant_memory, fixture_documents, embed_model)
     retriever = HybridRetriever.from_vector_store(store, embed_model=embed_model, fusion="qdrant")
     sync = retriever.retrieve(QUESTION)
     results = await retriever.aretrieve(QUESTION)
@@ -292,18 +300,7 @@ def test_store_point_ids_map_non_uuid_node_ids(
 def test_qdrant_fusion_weights_follow_the_prefetches_sent(
     qdrant_memory: Any, fixture_documents: list[Document], embed_model: Any
 ) -> None:
-    store = QdrantVectorStore(
-        collection_name="docs",
-        client=qdrant_memory,
-        enable_hybrid=True,
-        sparse_config=models.SparseVectorParams(modifier=models.Modifier.IDF),
-        **bm25_sparse_functions(),
-    )
-    VectorStoreIndex(
-        as_nodes(fixture_documents),
-        storage_context=StorageContext.from_defaults(vector_store=store),
-        embed_model=embed_model,
-    )
+    store = llamaindex_hybrid_store(qdrant_memory, fixture_documents, embed_model)
     retriever = HybridRetriever.from_vector_store(
         store, embed_model=embed_model, fusion="qdrant", weights=(2.0, 1.0)
     )
