@@ -16,7 +16,8 @@ Contenders, timed in the same run and interleaved:
 Goals (issue 3): semantic >= 3x faster than ``li-semantic`` with 0% of tokens past the
 window; fixed within 2x of ``li-sentence``'s time with 0% past the window.
 
-Usage: ``python -m benchmarks.chunking [--quick] [--chars N] [--repeats N] [--json PATH]``
+Usage: ``python -m benchmarks.chunking [--quick] [--chars N] [--repeats N] [--json PATH]
+[--summary PATH]``
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ import sys
 import time
 from collections.abc import Callable
 from typing import Any
+
+from benchmarks._summary import Row, add_summary_option, write_summary
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -70,6 +73,7 @@ def chunk_stats(nodes: list[Any], tokenizer: Any, window: int) -> dict[str, Any]
 
 def build_contenders(model: Any, quick: bool) -> dict[str, Callable[[], Any]]:
     from llama_index.core.node_parser import SemanticSplitterNodeParser, SentenceSplitter
+
     from ragdrop.node_parsers import FixedSizeNodeParser, SemanticNodeParser
 
     tokenizer = model.tokenizer
@@ -91,6 +95,7 @@ def build_contenders(model: Any, quick: bool) -> dict[str, Callable[[], Any]]:
 
 def run(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
     from llama_index.core import Document
+
     from ragdrop.embeddings import SentenceTransformerEmbedding
 
     text = python_docs(args.chars)
@@ -163,12 +168,35 @@ def print_table(results: dict[str, dict[str, Any]]) -> None:
     )
 
 
+def summary_rows(results: dict[str, dict[str, Any]]) -> list[Row]:
+    """Ours against the LlamaIndex parser of the same kind: time, and tokens the model drops."""
+    pairs = (
+        ("SemanticNodeParser vs SemanticSplitterNodeParser", "semantic", "li-semantic"),
+        ("FixedSizeNodeParser vs SentenceSplitter", "fixed", "li-sentence"),
+    )
+    rows = []
+    for compared, ours, base in pairs:
+        rows.append(
+            Row(compared, "parse time (s)", results[ours]["seconds"], results[base]["seconds"])
+        )
+        rows.append(
+            Row(
+                compared,
+                "% tokens past model window",
+                results[ours]["past_window_pct"],
+                results[base]["past_window_pct"],
+            )
+        )
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="30 KB of text, one run each")
     parser.add_argument("--chars", type=int, default=None, help="text size (default 200,000)")
     parser.add_argument("--repeats", type=int, default=None, help="runs per parser (default 3)")
     parser.add_argument("--json", default=None, help="also write the results to this file")
+    add_summary_option(parser)
     args = parser.parse_args(argv)
     args.chars = args.chars or (30_000 if args.quick else 200_000)
     args.repeats = args.repeats or (1 if args.quick else 3)
@@ -177,6 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         with open(args.json, "w", encoding="utf-8") as fh:
             json.dump(results, fh, indent=2)
+    write_summary(args.summary, summary_rows(results))
     return 0
 
 

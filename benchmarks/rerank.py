@@ -15,7 +15,11 @@ times, interleaved in one run on the same model and inputs:
 - ``bf16`` / ``int8``: ``precision="bfloat16"`` / ``"int8"`` (dynamic quantisation);
 - ``cached``: the same question again with ``cache_dir`` set (the model never runs).
 
-Usage: ``python -m benchmarks.rerank [--quick] [--model DIR] [--data DIR] [--repeats N]``
+The passages (and the probe's pairs) come from ``--data``, by default
+``../shared/evaldata/scifact`` beside the repository; without it the run is skipped.
+
+Usage: ``python -m benchmarks.rerank [--quick] [--model DIR] [--data DIR] [--repeats N]
+[--summary PATH]``
 """
 
 from __future__ import annotations
@@ -32,11 +36,15 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from benchmarks._beir import evaldata, missing_data
+from benchmarks._summary import Row, add_summary_option, skipped, write_summary
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-DEFAULT_DATA = Path("/work/shared/evaldata/scifact")
+DEFAULT_DATA = evaldata("scifact")
+OURS_VS_LI = "CrossEncoderReranker vs SentenceTransformerRerank"
 QUERIES = [
     "does vitamin d supplementation reduce the risk of fractures in older adults",
     "what is the role of microRNA in tumour suppression",
@@ -54,9 +62,10 @@ def build_minilm_cross_encoder(out: Path, data: Path, pairs: int) -> Path:
     """
     import numpy as np
     import torch
-    from ragdrop.embeddings import bundled_minilm_path
     from transformers import AutoTokenizer, BertForSequenceClassification
     from transformers.utils import logging as hf_logging
+
+    from ragdrop.embeddings import bundled_minilm_path
 
     source = str(bundled_minilm_path())
     torch.manual_seed(0)
@@ -219,8 +228,9 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
     import torch
     from llama_index.core.postprocessor import SentenceTransformerRerank
     from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
-    from ragdrop.postprocessors import CrossEncoderReranker
     from transformers import AutoTokenizer
+
+    from ragdrop.postprocessors import CrossEncoderReranker
 
     workdir = Path(tempfile.mkdtemp(prefix="ragdrop-rerank-bench-"))
     model_dir = (
@@ -304,6 +314,33 @@ def print_table(rows: list[dict[str, Any]]) -> None:
     )
 
 
+def summary_rows(rows: list[dict[str, Any]]) -> list[Row]:
+    """Ours (float32 and int8) against LlamaIndex per case; the score cache on the largest."""
+    out = []
+    for r in rows:
+        case = f"{r['candidates']} cand x {r['tokens']} tok"
+        out.append(Row(OURS_VS_LI, f"rerank {case} (s)", r["ours"], r["llamaindex"]))
+    largest = max(rows, key=lambda r: r["candidates"] * r["tokens"])
+    case = f"{largest['candidates']} cand x {largest['tokens']} tok"
+    out.append(
+        Row(
+            "CrossEncoderReranker int8 vs SentenceTransformerRerank",
+            f"rerank {case} (s)",
+            largest["int8"],
+            largest["llamaindex"],
+        )
+    )
+    out.append(
+        Row(
+            "CrossEncoderReranker cached vs uncached",
+            f"rerank {case} (s)",
+            largest["cached"],
+            largest["ours"],
+        )
+    )
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="20 and 50 candidates, 200 tokens")
@@ -317,14 +354,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--probe-pairs", type=int, default=None, help="pairs the built model's head is fitted on"
     )
+    add_summary_option(parser)
     args = parser.parse_args(argv)
     args.candidates = [20, 50] if args.quick else [20, 50, 100]
     args.lengths = [200] if args.quick else [200, 400]
     args.probe_pairs = args.probe_pairs or (64 if args.quick else 192)
+    reason = missing_data(args.data)
+    if reason:
+        print(f"skipped: {reason}", file=sys.stderr)
+        write_summary(args.summary, [skipped(OURS_VS_LI, reason)])
+        return 0
     rows = run(args)
     print_table(rows)
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2), encoding="utf-8")
+    write_summary(args.summary, summary_rows(rows))
     return 0
 
 

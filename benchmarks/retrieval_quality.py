@@ -1,7 +1,10 @@
 """nDCG@10 of ragdrop's HybridRetriever vs LlamaIndex's QueryFusionRetriever on BEIR datasets.
 
-    .venv/bin/python -m benchmarks.retrieval_quality /work/shared/evaldata/scifact \
-        /work/shared/evaldata/cranfield /work/shared/evaldata/cisi [--grid] [--quick]
+    .venv/bin/python -m benchmarks.retrieval_quality ../shared/evaldata/scifact \
+        ../shared/evaldata/cranfield ../shared/evaldata/cisi [--grid] [--quick] [--summary PATH]
+
+Without datasets it reads scifact (``--quick``) or scifact, cranfield and cisi from
+``../shared/evaldata`` beside the repository; a dataset that is missing is skipped.
 
 Both sides use the same all-MiniLM-L6-v2 embeddings (cached as .npy in --cache-dir, computed
 once) and the same node texts (title + text). The baseline is LlamaIndex's recipe: RRF
@@ -16,6 +19,7 @@ import argparse
 import itertools
 import os
 import statistics
+import sys
 import time
 from pathlib import Path
 
@@ -25,27 +29,22 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 import numpy as np  # noqa: E402
 from llama_index.core import VectorStoreIndex  # noqa: E402
 from llama_index.core.schema import QueryBundle, TextNode  # noqa: E402
-from ragdrop.retrievers.bm25.index import BM25Index  # noqa: E402
-from ragdrop.retrievers.bm25.tokenizer import BM25Tokenizer  # noqa: E402
+
+from benchmarks._beir import (  # noqa: E402
+    DEFAULT_CACHE,
+    BeirDataset,
+    evaldata,
+    load_with_vectors,
+    missing_data,
+    ndcg_at_k,
+)
+from benchmarks._summary import Row, add_summary_option, skipped, write_summary  # noqa: E402
+from ragdrop.retrievers import BM25Index, BM25Tokenizer, HybridRetriever  # noqa: E402
 from ragdrop.retrievers.fusion import rrf_scores  # noqa: E402
 
-from benchmarks._beir import BeirDataset, cached_embeddings, load_beir, ndcg_at_k  # noqa: E402
-
 TOP = 10
-
-
-def _embed_model():  # type: ignore[no-untyped-def]
-    from ragdrop.embeddings import SentenceTransformerEmbedding
-
-    return SentenceTransformerEmbedding()
-
-
-def load_with_vectors(path: str, cache_dir: Path) -> tuple[BeirDataset, np.ndarray, np.ndarray]:
-    ds = load_beir(path)
-    model = _embed_model()
-    q = cached_embeddings(ds.query_texts, cache_dir, f"{ds.name}-queries", model)
-    d = cached_embeddings(ds.doc_texts, cache_dir, f"{ds.name}-corpus", model)
-    return ds, q, d
+QUICK_SETS = ("scifact",)
+FULL_SETS = ("scifact", "cranfield", "cisi")  # the sets HybridRetriever's default was tuned on
 
 
 def mean_ndcg(ds: BeirDataset, runs: list[list[str]]) -> float:
@@ -113,7 +112,6 @@ def baseline_query_fusion(
 def ours_end_to_end(ds: BeirDataset, q: np.ndarray, d: np.ndarray) -> float:
     """The shipped default, through the real HybridRetriever code path."""
     from llama_index.core.embeddings import MockEmbedding
-    from ragdrop.retrievers.hybrid import HybridRetriever
 
     nodes = [
         TextNode(text=t, id_=i, embedding=v.tolist())
@@ -129,25 +127,36 @@ def ours_end_to_end(ds: BeirDataset, q: np.ndarray, d: np.ndarray) -> float:
     return mean_ndcg(ds, runs)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("datasets", nargs="+", help="BEIR dataset directories")
-    parser.add_argument("--cache-dir", default="/tmp/ragdrop_emb", type=Path)
+    parser.add_argument(
+        "datasets",
+        nargs="*",
+        type=Path,
+        help=f"BEIR dataset directories (default: {', '.join(FULL_SETS)} from ../shared/evaldata;"
+        f" --quick: {', '.join(QUICK_SETS)})",
+    )
+    parser.add_argument("--cache-dir", default=DEFAULT_CACHE, type=Path)
     parser.add_argument("--grid", action="store_true", help="also print the tuning grid")
-    parser.add_argument("--quick", action="store_true", help="first 100 queries only")
+    parser.add_argument(
+        "--quick", action="store_true", help="first 100 queries over 1,000 documents of each corpus"
+    )
     parser.add_argument("--baseline-top-k", type=int, default=10, help="sub-retriever top_k")
-    args = parser.parse_args()
+    add_summary_option(parser)
+    args = parser.parse_args(argv)
+    datasets = args.datasets or [evaldata(n) for n in (QUICK_SETS if args.quick else FULL_SETS)]
 
+    compared = f"HybridRetriever vs QueryFusionRetriever (RRF, {args.baseline_top_k} each)"
     rows = []
+    summary: list[Row] = []
     grid: dict[tuple[object, ...], list[float]] = {}
-    for path in args.datasets:
-        ds, q, d = load_with_vectors(path, args.cache_dir)
-        if args.quick:
-            n = min(100, len(ds.query_ids))
-            ds = BeirDataset(
-                ds.name, ds.doc_ids, ds.doc_texts, ds.query_ids[:n], ds.query_texts[:n], ds.qrels
-            )
-            q = q[:n]
+    for path in datasets:
+        reason = missing_data(path)
+        if reason:
+            print(f"{path.name}: skipped, {reason}", file=sys.stderr, flush=True)
+            summary.append(skipped(compared, reason, metric=f"nDCG@10 {path.name}"))
+            continue
+        ds, q, d = load_with_vectors(path, args.cache_dir, quick=args.quick)
         t = time.perf_counter()
         base, _ = baseline_query_fusion(ds, q, d, args.baseline_top_k)
         # LlamaIndex leaves the sub-retrievers' depth to the user: also report its best.
@@ -173,6 +182,7 @@ def main() -> None:
                 ours,
             )
         )
+        summary.append(Row(compared, f"nDCG@10 {ds.name}", ours, base, "higher"))
         print(f"{ds.name}: done in {time.perf_counter() - t:.0f}s", flush=True)
         if args.grid:
             toks = {
@@ -221,6 +231,7 @@ def main() -> None:
                 + " ".join(f"{s:.4f}" for s in scores)
                 + f"  min delta {min(deltas):+.4f}"
             )
+    write_summary(args.summary, summary)
 
 
 if __name__ == "__main__":

@@ -1,12 +1,13 @@
 """Speed and memory of ragdrop's BM25/hybrid retrievers vs LlamaIndex, measured in one run.
 
-    .venv/bin/python -m benchmarks.retrievers [--quick] [--scifact /work/shared/evaldata/scifact]
+    .venv/bin/python -m benchmarks.retrievers [--quick] [--scifact DIR] [--summary PATH]
 
-* Synthetic Zipf corpus at 10k/100k/300k chunks (``--quick``: 10k): BM25 query p50 of
-  ``ragdrop.retrievers.BM25Retriever`` vs LlamaIndex's ``BM25Retriever`` (bm25s), the memory
+* Synthetic Zipf corpus at 10k/100k/300k chunks (``--quick``: 10k, and 1,000 scifact
+  documents below): BM25 query p50 of ``ragdrop.retrievers.BM25Retriever`` vs LlamaIndex's ``BM25Retriever`` (bm25s), the memory
   each retriever retains (tracemalloc, nodes excluded), and at 100k the time to add 1% new
   chunks vs a full rebuild.
-* scifact (if given): BM25 p50, and hybrid p50 of ``HybridRetriever`` vs LlamaIndex's
+* scifact (``--scifact``, default ``../shared/evaldata/scifact``; skipped if missing): BM25
+  p50, and hybrid p50 of ``HybridRetriever`` vs LlamaIndex's
   ``QueryFusionRetriever`` (RRF over its BM25Retriever + vector retriever) on the same Qdrant
   local-mode collection, and vs QueryFusionRetriever on LlamaIndex's default in-memory
   ``SimpleVectorStore``. Query embeddings are precomputed and given to both sides, so only
@@ -22,6 +23,7 @@ import statistics
 import time
 import tracemalloc
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,9 +32,41 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import numpy as np  # noqa: E402
 from llama_index.core.schema import QueryBundle, TextNode  # noqa: E402
-from ragdrop.retrievers.bm25.retriever import BM25Retriever  # noqa: E402
+
+from benchmarks._beir import DEFAULT_CACHE, evaldata, load_with_vectors, missing_data  # noqa: E402
+from benchmarks._summary import Row, add_summary_option, skipped, write_summary  # noqa: E402
+from ragdrop.retrievers import BM25Retriever, HybridRetriever  # noqa: E402
 
 TOP_K = 10
+OURS_BM25 = "BM25Retriever vs LlamaIndex BM25Retriever (bm25s)"
+HYBRID_VS_QFR = "HybridRetriever vs QueryFusionRetriever (RRF)"
+
+
+@dataclass(frozen=True)
+class Line:
+    """One measure of the printed table; ``formats`` are those of ours, theirs and the ratio."""
+
+    corpus: str
+    metric: str
+    ours: float
+    theirs: float
+    goal: str
+    compared: str = OURS_BM25
+    formats: tuple[str, str, str] = (".2f", ".2f", ".2f")
+
+    def cells(self) -> tuple[str, ...]:
+        f_ours, f_theirs, f_ratio = self.formats
+        return (
+            self.corpus,
+            self.metric,
+            f"{self.ours:{f_ours}}",
+            f"{self.theirs:{f_theirs}}",
+            f"{self.ours / self.theirs:{f_ratio}}",
+            self.goal,
+        )
+
+    def summary(self) -> Row:
+        return Row(self.compared, f"{self.corpus}: {self.metric}", self.ours, self.theirs)
 
 
 def zipf_corpus(n_docs: int, seed: int = 0, vocab: int = 200_000, mean_len: int = 120) -> list[str]:
@@ -109,7 +143,7 @@ def ours_bm25(nodes: list[TextNode]) -> BM25Retriever:
     return BM25Retriever(nodes=nodes, similarity_top_k=TOP_K)
 
 
-def synthetic(n_docs: int, n_queries: int, memory: bool, rows: list[tuple[str, ...]]) -> None:
+def synthetic(n_docs: int, n_queries: int, memory: bool, rows: list[Line]) -> None:
     texts = zipf_corpus(n_docs)
     nodes = [TextNode(text=t, id_=f"z{i}") for i, t in enumerate(texts)]
     queries = zipf_queries(n_queries)
@@ -118,26 +152,8 @@ def synthetic(n_docs: int, n_queries: int, memory: bool, rows: list[tuple[str, .
     q_ours = p50_ms(ours.retrieve, queries)
     q_theirs = p50_ms(theirs.retrieve, queries)
     label = f"zipf {n_docs // 1000}k"
-    rows.append(
-        (
-            label,
-            "BM25 query p50 (ms)",
-            f"{q_ours:.2f}",
-            f"{q_theirs:.2f}",
-            f"{q_ours / q_theirs:.2f}",
-            "<= 1",
-        )
-    )
-    rows.append(
-        (
-            label,
-            "BM25 build (s)",
-            f"{t_ours:.1f}",
-            f"{t_theirs:.1f}",
-            f"{t_ours / t_theirs:.2f}",
-            "",
-        )
-    )
+    rows.append(Line(label, "BM25 query p50 (ms)", q_ours, q_theirs, "<= 1"))
+    rows.append(Line(label, "BM25 build (s)", t_ours, t_theirs, "", formats=(".1f", ".1f", ".2f")))
     if n_docs == 100_000:
         extra = [
             TextNode(text=t, id_=f"new{i}")
@@ -148,13 +164,14 @@ def synthetic(n_docs: int, n_queries: int, memory: bool, rows: list[tuple[str, .
         t_add = time.perf_counter() - start
         _, t_rebuild = timed(lambda: ours_bm25(nodes + extra))
         rows.append(
-            (
+            Line(
                 label,
                 "add 1% vs rebuild (s)",
-                f"{t_add:.2f}",
-                f"{t_rebuild:.1f}",
-                f"{t_add / t_rebuild:.3f}",
+                t_add,
+                t_rebuild,
                 "<= 0.05",
+                compared="BM25Retriever add 1% vs full rebuild",
+                formats=(".2f", ".1f", ".3f"),
             )
         )
     del ours, theirs
@@ -162,31 +179,27 @@ def synthetic(n_docs: int, n_queries: int, memory: bool, rows: list[tuple[str, .
         _, m_ours = retained_bytes(lambda: ours_bm25(nodes))
         _, m_theirs = retained_bytes(lambda: llama_bm25(nodes))
         rows.append(
-            (
+            Line(
                 label,
                 "retained memory (MB)",
-                f"{m_ours / 1e6:.0f}",
-                f"{m_theirs / 1e6:.0f}",
-                f"{m_ours / m_theirs:.2f}",
+                m_ours / 1e6,
+                m_theirs / 1e6,
                 "<= 1",
+                formats=(".0f", ".0f", ".2f"),
             )
         )
 
 
-def scifact(path: str, cache_dir: Path, n_queries: int, rows: list[tuple[str, ...]]) -> None:
+def scifact(path: Path, cache_dir: Path, n_queries: int, quick: bool, rows: list[Line]) -> None:
     from llama_index.core import StorageContext, VectorStoreIndex
     from llama_index.core.embeddings import MockEmbedding
     from llama_index.core.llms import MockLLM
     from llama_index.core.retrievers import QueryFusionRetriever
     from qdrant_client import QdrantClient
-    from ragdrop.retrievers.hybrid import HybridRetriever
+
     from ragdrop.vector_stores import CachedQdrantVectorStore
 
-    from benchmarks._beir import load_beir
-    from benchmarks.retrieval_quality import load_with_vectors
-
-    ds, qv, dv = load_with_vectors(path, cache_dir)
-    del load_beir
+    ds, qv, dv = load_with_vectors(path, cache_dir, quick=quick)
     nodes = [
         TextNode(text=t, id_=i, embedding=v.tolist())
         for i, t, v in zip(ds.doc_ids, ds.doc_texts, dv, strict=True)
@@ -199,16 +212,7 @@ def scifact(path: str, cache_dir: Path, n_queries: int, rows: list[tuple[str, ..
     ours = ours_bm25(nodes)
     theirs = llama_bm25(nodes)
     q_ours, q_theirs = p50_ms(ours.retrieve, bundles, 3), p50_ms(theirs.retrieve, bundles, 3)
-    rows.append(
-        (
-            "scifact",
-            "BM25 query p50 (ms)",
-            f"{q_ours:.2f}",
-            f"{q_theirs:.2f}",
-            f"{q_ours / q_theirs:.2f}",
-            "<= 1",
-        )
-    )
+    rows.append(Line("scifact", "BM25 query p50 (ms)", q_ours, q_theirs, "<= 1"))
 
     def qfr(index: Any) -> QueryFusionRetriever:
         return QueryFusionRetriever(
@@ -227,13 +231,13 @@ def scifact(path: str, cache_dir: Path, n_queries: int, rows: list[tuple[str, ..
     h_ours = p50_ms(hybrid.retrieve, bundles, 3)
     h_qfr_qdrant = p50_ms(qfr(qdrant_index).retrieve, bundles, 3)
     rows.append(
-        (
+        Line(
             "scifact",
             "hybrid p50, same Qdrant collection (ms)",
-            f"{h_ours:.2f}",
-            f"{h_qfr_qdrant:.2f}",
-            f"{h_ours / h_qfr_qdrant:.2f}",
+            h_ours,
+            h_qfr_qdrant,
             "<= 0.8",
+            compared=HYBRID_VS_QFR,
         )
     )
     # Out of the box: HybridRetriever.from_nodes vs QueryFusionRetriever over LlamaIndex's
@@ -243,39 +247,53 @@ def scifact(path: str, cache_dir: Path, n_queries: int, rows: list[tuple[str, ..
     simple_index = VectorStoreIndex(nodes, embed_model=mock)
     h_qfr_simple = p50_ms(qfr(simple_index).retrieve, bundles[: max(10, n_queries // 2)])
     rows.append(
-        (
+        Line(
             "scifact",
             "hybrid p50, out of the box (ms)",
-            f"{h_default:.2f}",
-            f"{h_qfr_simple:.1f}",
-            f"{h_default / h_qfr_simple:.3f}",
+            h_default,
+            h_qfr_simple,
             "<= 0.1",
+            compared=HYBRID_VS_QFR,
+            formats=(".2f", ".1f", ".3f"),
         )
     )
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="10k synthetic chunks only")
+    parser.add_argument(
+        "--quick", action="store_true", help="10k synthetic chunks; 1,000 scifact documents"
+    )
     parser.add_argument("--sizes", default=None, help="comma-separated corpus sizes, or none")
     parser.add_argument("--queries", type=int, default=100)
     parser.add_argument("--no-memory", action="store_true", help="skip tracemalloc builds")
-    parser.add_argument("--scifact", default=None, help="BEIR scifact directory (optional)")
-    parser.add_argument("--cache-dir", default="/tmp/ragdrop_emb", type=Path)
-    args = parser.parse_args()
+    parser.add_argument(
+        "--scifact", default=evaldata("scifact"), type=Path, help="BEIR scifact directory"
+    )
+    parser.add_argument("--no-scifact", action="store_true", help="synthetic corpora only")
+    parser.add_argument("--cache-dir", default=DEFAULT_CACHE, type=Path)
+    add_summary_option(parser)
+    args = parser.parse_args(argv)
     sizes = [10_000] if args.quick else [10_000, 100_000, 300_000]
     if args.sizes:
         sizes = [] if args.sizes == "none" else [int(s) for s in args.sizes.split(",")]
-    rows: list[tuple[str, ...]] = []
+    rows: list[Line] = []
     for n in sizes:
         synthetic(n, args.queries, not args.no_memory, rows)
         print(f"done {n}", flush=True)
-    if args.scifact:
-        scifact(args.scifact, args.cache_dir, args.queries, rows)
+    not_run: list[Row] = []
+    reason = "--no-scifact" if args.no_scifact else missing_data(args.scifact)
+    if reason:
+        print(f"scifact skipped: {reason}", flush=True)
+        not_run.append(skipped(HYBRID_VS_QFR, reason))
+    else:
+        scifact(args.scifact, args.cache_dir, args.queries, args.quick, rows)
     header = ("corpus", "metric", "ragdrop", "LlamaIndex", "ratio", "goal")
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    for row in [header, *rows]:
-        print("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)))
+    cells = [row.cells() for row in rows]
+    widths = [max(len(str(r[i])) for r in [header, *cells]) for i in range(len(header))]
+    for line in [header, *cells]:
+        print("  ".join(str(c).ljust(w) for c, w in zip(line, widths, strict=True)))
+    write_summary(args.summary, [row.summary() for row in rows] + not_run)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """HTTP serving cost: `ragdrop serve` under concurrent load vs calling the pipeline directly.
 
-Run: .venv/bin/python -m benchmarks.server_load [--quick]
+Run: .venv/bin/python -m benchmarks.server_load [--quick] [--summary PATH]
 
 Both sides answer the same distinct questions over the same index (CPython's pydoc topics)
 with the same concurrency and no caches; the ratios show what HTTP, validation, auth,
@@ -19,6 +19,8 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+from benchmarks._summary import Row, add_summary_option, write_summary
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -62,16 +64,18 @@ async def _http(url: str, questions: list[str], concurrency: int) -> tuple[list[
     return list(latencies), time.perf_counter() - started
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="40 documents, 40 requests, 2 runs")
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--concurrency", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=2)
-    args = parser.parse_args()
+    add_summary_option(parser)
+    args = parser.parse_args(argv)
     n_docs, n_requests, repeats = (40, 40, 2) if args.quick else (None, args.requests, args.repeats)
 
     import uvicorn
+
     from ragdrop.pipeline import PipelineConfig, RagPipeline, load_pydoc_topics
     from ragdrop.server.app import create_app
 
@@ -138,6 +142,26 @@ def main() -> None:
             f"{mode:<18}{p50 * 1000:>10.0f}{p95 * 1000:>10.0f}{rps:>10.1f}"
             f"{p50 / base_p50:>12.2f}{rps / base_rps:>13.2f}"
         )
+    compared = f"ragdrop serve (HTTP) vs direct calls, {args.concurrency} concurrent"
+    http = rows["HTTP"]
+    write_summary(
+        args.summary,
+        [
+            Row(
+                compared,
+                "p50 latency (ms)",
+                statistics.median(r[0] for r in http) * 1000,
+                base_p50 * 1000,
+            ),
+            Row(
+                compared,
+                "throughput (req/s)",
+                statistics.median(r[2] for r in http),
+                base_rps,
+                "higher",
+            ),
+        ],
+    )
 
 
 if __name__ == "__main__":

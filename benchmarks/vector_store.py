@@ -12,7 +12,7 @@ in one run on the same in-memory Qdrant collection:
 - ``embed p50``: ``CachedEmbedding`` on repeated questions vs the bare MiniLM model;
   goal >= 100x.
 
-Usage: ``python -m benchmarks.vector_store [--quick] [--queries N] [--repeats N]``
+Usage: ``python -m benchmarks.vector_store [--quick] [--queries N] [--repeats N] [--summary PATH]``
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ import time
 import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
+
+from benchmarks._summary import Row, add_summary_option, write_summary
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -81,6 +83,7 @@ def bench_queries(points: int, n_queries: int) -> dict[str, float]:
     from llama_index.core.vector_stores.types import VectorStoreQuery
     from llama_index.vector_stores.qdrant import QdrantVectorStore
     from qdrant_client import QdrantClient
+
     from ragdrop.vector_stores import CachedQdrantVectorStore
 
     client = QdrantClient(":memory:")
@@ -120,6 +123,7 @@ def bench_queries(points: int, n_queries: int) -> dict[str, float]:
 def bench_ingest(points: int, repeats: int) -> dict[str, float]:
     from llama_index.vector_stores.qdrant import QdrantVectorStore
     from qdrant_client import QdrantClient
+
     from ragdrop.vector_stores import CachedQdrantVectorStore
 
     nodes = make_nodes(0, points, seed=2)
@@ -162,13 +166,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="10k points only")
     parser.add_argument("--queries", type=int, default=200, help="queries per size")
     parser.add_argument("--repeats", type=int, default=3, help="ingest repeats")
+    add_summary_option(parser)
     args = parser.parse_args(argv)
     warnings.simplefilter("ignore")  # local mode warns about payload indexes
     sizes = [10_000] if args.quick else [10_000, 100_000]
 
     rows: list[tuple[str, str, str, str, str]] = []
+    summary: list[Row] = []
+    ours_vs_li = "CachedQdrantVectorStore vs QdrantVectorStore"
     for size in sizes:
         r = bench_queries(size, args.queries)
+        summary.append(
+            Row(ours_vs_li, f"query p50 @{size // 1000}k (ms)", r["ours_ms"], r["theirs_ms"])
+        )
+        summary.append(
+            Row(
+                "CachedQdrantVectorStore cached vs uncached",
+                f"query p50 @{size // 1000}k (ms)",
+                r["cached_ms"],
+                r["ours_ms"],
+            )
+        )
         ratio = r["ours_ms"] / r["theirs_ms"]
         speedup = r["ours_ms"] / r["cached_ms"]
         rows.append(
@@ -190,6 +208,7 @@ def main(argv: list[str] | None = None) -> int:
             )
         )
     ing = bench_ingest(10_000, args.repeats)
+    summary.append(Row(ours_vs_li, "ingest 10k (s)", ing["ours_s"], ing["theirs_s"]))
     ratio = ing["ours_s"] / ing["theirs_s"]
     rows.append(
         (
@@ -201,6 +220,14 @@ def main(argv: list[str] | None = None) -> int:
         )
     )
     emb = bench_embedding(rounds=20)
+    summary.append(
+        Row(
+            "CachedEmbedding vs bare MiniLM",
+            "query embed p50 (ms)",
+            emb["cached_ms"],
+            emb["bare_ms"],
+        )
+    )
     speedup = emb["bare_ms"] / emb["cached_ms"]
     rows.append(
         (
@@ -227,6 +254,7 @@ def main(argv: list[str] | None = None) -> int:
     for row in rows:
         print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)))
     print("baseline: llama_index.vector_stores.qdrant.QdrantVectorStore, same local-mode client")
+    write_summary(args.summary, summary)
     return 0
 
 

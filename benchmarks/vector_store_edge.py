@@ -2,7 +2,8 @@
 
 The scifact corpus (5,183 abstracts) embedded with all-MiniLM-L6-v2, repeated with small
 Gaussian perturbations (noise 0.01 per dimension, renormalised: cosine ~0.98 to the original)
-up to ``--points`` (100k; ``--quick``: 10k), queried with scifact's 300 real queries. Each
+up to ``--points`` (100k), queried with scifact's 300 real queries (``--quick``: 10k points
+from 1,000 abstracts, 100 queries; see ``benchmarks._beir.quick_subset``). Each
 backend runs in its own subprocess (clean peak RSS, no shared caches) and reports:
 
 - ingest: ``upload_points`` of every point (payload ``bucket`` = 1 of 10 keywords), Edge
@@ -13,15 +14,15 @@ backend runs in its own subprocess (clean peak RSS, no shared caches) and report
 - peak RSS of the worker minus its RSS before the client was opened.
 
 Embeddings are computed once and cached as ``.npy`` under ``--cache`` (never in the repo).
+The data defaults to ``../shared/evaldata/scifact`` beside the repository.
 
     .venv/bin/python -m benchmarks.vector_store_edge            # 100k points
-    .venv/bin/python -m benchmarks.vector_store_edge --quick    # 10k points
+    .venv/bin/python -m benchmarks.vector_store_edge --quick    # 10k points, 1,000 abstracts
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import resource
@@ -35,9 +36,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from qdrant_client import QdrantClient
 
-DEFAULT_DATA = Path("/work/shared/evaldata/scifact")
-DEFAULT_CACHE = Path(tempfile.gettempdir()) / "ragdrop-bench"
+from benchmarks._beir import DEFAULT_CACHE, evaldata, load_with_vectors, missing_data
+from benchmarks._summary import Row, add_summary_option, skipped, write_summary
+from ragdrop.vector_stores import EdgeQdrantClient, embedded_client
+
+DEFAULT_DATA = evaldata("scifact")
 BACKENDS = ("edge", "local-disk", "local-memory")
 NOISE = 0.01
 K = 10
@@ -48,43 +53,15 @@ FILTER_BUCKET = "b3"
 # -- data ---------------------------------------------------------------------------------
 
 
-def _texts(data_dir: Path) -> tuple[list[str], list[str]]:
-    def rows(name: str) -> list[dict[str, Any]]:
-        with (data_dir / name).open(encoding="utf-8") as handle:
-            return [json.loads(line) for line in handle if line.strip()]
+def load_embeddings(
+    data_dir: Path, cache_dir: Path, quick: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
+    """(corpus, judged queries) MiniLM embeddings of a BEIR dataset, embedded once and cached.
 
-    docs = [f"{d.get('title', '')} {d['text']}".strip() for d in rows("corpus.jsonl")]
-    return docs, [q["text"] for q in rows("queries.jsonl")]
-
-
-def _cached(texts: list[str], cache_dir: Path, tag: str, embed: Any) -> np.ndarray:
-    digest = hashlib.sha256("\x00".join(texts).encode()).hexdigest()[:16]
-    path = cache_dir / f"{tag}-minilm-{digest}.npy"
-    if path.exists():
-        return np.load(path, allow_pickle=False)
-    vectors = np.asarray(embed(texts), dtype=np.float32)
-    cache_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    np.save(path, vectors, allow_pickle=False)
-    return vectors
-
-
-def load_embeddings(data_dir: Path, cache_dir: Path) -> tuple[np.ndarray, np.ndarray]:
-    """(corpus, queries) MiniLM embeddings of a BEIR dataset, embedded once and cached."""
-    docs, queries = _texts(data_dir)
-    model: Any = None
-
-    def embed(texts: list[str]) -> Any:
-        nonlocal model
-        if model is None:
-            from ragdrop.embeddings import SentenceTransformerEmbedding
-
-            model = SentenceTransformerEmbedding(embed_batch_size=64)
-        return model.get_text_embedding_batch(texts)
-
-    tag = data_dir.name
-    return _cached(docs, cache_dir, f"{tag}-corpus", embed), _cached(
-        queries, cache_dir, f"{tag}-queries", embed
-    )
+    ``quick``: 100 queries over 1,000 documents (``benchmarks._beir.quick_subset``).
+    """
+    _, queries, corpus = load_with_vectors(data_dir, cache_dir, quick=quick)
+    return corpus, queries
 
 
 def synthesize(corpus: np.ndarray, n: int, noise: float = NOISE, seed: int = 0) -> np.ndarray:
@@ -120,12 +97,9 @@ def _rss_mb() -> float:
         return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
-def _client(backend: str, path: Path) -> Any:
-    from qdrant_client import QdrantClient
-    from ragdrop.vector_stores.edge_client import EdgeQdrantClient
-
+def _client(backend: str, path: Path) -> EdgeQdrantClient | QdrantClient:
     if backend == "edge":
-        return EdgeQdrantClient(path=path)
+        return embedded_client(path, engine="edge")
     if backend == "local-disk":
         return QdrantClient(path=str(path))
     return QdrantClient(location=":memory:")
@@ -135,7 +109,7 @@ def run_worker(args: argparse.Namespace) -> dict[str, Any]:
     from qdrant_client import models as qm
 
     warnings.simplefilter("ignore")  # local mode warns above 20k points and about indexes
-    corpus, queries = load_embeddings(args.data, args.cache)
+    corpus, queries = load_embeddings(args.data, args.cache, args.quick)
     vectors = synthesize(corpus, args.points)
     ids = np.arange(len(vectors))
     in_bucket = ids % BUCKETS == int(FILTER_BUCKET[1:])
@@ -202,9 +176,12 @@ def _spawn(backend: str, args: argparse.Namespace) -> dict[str, Any]:
     command = [
         sys.executable, "-m", "benchmarks.vector_store_edge", "--worker", backend,
         "--points", str(args.points), "--data", str(args.data), "--cache", str(args.cache),
-        "--local-queries", str(args.local_queries),
+        "--local-queries", str(args.local_queries), *(["--quick"] if args.quick else []),
     ]  # fmt: skip
-    done = subprocess.run(command, check=True, capture_output=True, text=True)
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0:
+        sys.stderr.write(done.stderr)
+        raise SystemExit(f"{backend} worker failed (exit {done.returncode})")
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 
 
@@ -251,22 +228,49 @@ def report(results: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def summary_rows(results: list[dict[str, Any]]) -> list[Row]:
+    """Edge against local mode on disk: both query medians, ingest time and recall."""
+    edge = next(r for r in results if r["backend"] == "edge")
+    base = next(r for r in results if r["backend"] == "local-disk")
+    compared = "Qdrant Edge vs local mode on disk"
+    n = f"@{edge['points'] // 1000}k"
+    return [
+        Row(compared, f"query p50 {n} (ms)", edge["plain_p50_ms"], base["plain_p50_ms"]),
+        Row(
+            compared,
+            f"10%-filter query p50 {n} (ms)",
+            edge["filtered_p50_ms"],
+            base["filtered_p50_ms"],
+        ),
+        Row(compared, f"ingest {n} incl. HNSW (s)", edge["ingest_s"], base["ingest_s"]),
+        Row(compared, "recall@10", edge["plain_recall"], base["plain_recall"], "higher"),
+    ]
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="10k points instead of 100k")
+    parser.add_argument(
+        "--quick", action="store_true", help="10k points from 1,000 documents instead of 100k"
+    )
     parser.add_argument("--points", type=int, default=None, help="points (default 100k)")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="BEIR scifact directory")
     parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="embedding .npy cache")
     parser.add_argument("--local-queries", type=int, default=40, help="queries timed on local mode")
     parser.add_argument("--backends", default=",".join(BACKENDS), help="comma-separated subset")
     parser.add_argument("--worker", choices=BACKENDS, help=argparse.SUPPRESS)
+    add_summary_option(parser)
     args = parser.parse_args(argv)
     args.points = args.points or (10_000 if args.quick else 100_000)
     if args.worker:
         args.backend = args.worker
         print(json.dumps(run_worker(args)))
         return
-    load_embeddings(args.data, args.cache)  # embed once, before the timed workers
+    reason = missing_data(args.data)
+    if reason:
+        print(f"skipped: {reason}", file=sys.stderr)
+        write_summary(args.summary, [skipped("Qdrant Edge vs local mode on disk", reason)])
+        return
+    load_embeddings(args.data, args.cache, args.quick)  # embed once, before the timed workers
     backends = [b for b in args.backends.split(",") if b]
     if "local-disk" not in backends or "edge" not in backends:
         parser.error("--backends must include edge and local-disk (the baseline)")
@@ -276,6 +280,7 @@ def main(argv: list[str] | None = None) -> None:
         results.append(_spawn(backend, args))
         print(json.dumps(results[-1]), file=sys.stderr, flush=True)  # survives an interrupt
     print(report(results))
+    write_summary(args.summary, summary_rows(results))
 
 
 if __name__ == "__main__":

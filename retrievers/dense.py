@@ -5,13 +5,15 @@ from __future__ import annotations
 import copy
 import threading
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 from llama_index.core.base.base_retriever import BaseRetriever
+from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.schema import BaseNode, MetadataMode, NodeWithScore, QueryBundle
 from llama_index.core.vector_stores.types import MetadataFilters
-from ragdrop.observability.stages import stage
+
+from ragdrop.core import validation as check
+from ragdrop.observability.stages import Stage, stage
 from ragdrop.retrievers.filters import build_filter_fn
 
 
@@ -33,20 +35,24 @@ class ArrayVectorRetriever(BaseRetriever):
         filters: metadata filters applied to every query.
 
     Example:
-        >>> retriever = ArrayVectorRetriever(nodes, embed_model=embed)  # doctest: +SKIP
-        >>> retriever.retrieve("what is qdrant")[0].score  # doctest: +SKIP
-        0.71
+        >>> from llama_index.core.schema import TextNode
+        >>> nodes = [TextNode(text="qdrant", id_="q", embedding=[1.0, 0.0]),
+        ...          TextNode(text="bm25", id_="b", embedding=[0.0, 1.0])]
+        >>> retriever = ArrayVectorRetriever(nodes, similarity_top_k=1)
+        >>> hit = retriever.retrieve(QueryBundle("vector db", embedding=[0.9, 0.1]))[0]
+        >>> hit.node.node_id, round(hit.score, 3)
+        ('q', 0.994)
     """
 
     def __init__(
         self,
         nodes: Sequence[BaseNode] = (),
-        embed_model: Any = None,
+        embed_model: BaseEmbedding | None = None,
         similarity_top_k: int = 10,
         filters: MetadataFilters | None = None,
     ) -> None:
-        if not isinstance(similarity_top_k, int) or similarity_top_k < 1:
-            raise ValueError(f"similarity_top_k must be a positive int, got {similarity_top_k!r}")
+        check.positive_int("similarity_top_k", similarity_top_k)
+        check.instance("filters", filters, MetadataFilters, allow_none=True)
         self.embed_model = embed_model
         self.similarity_top_k = similarity_top_k
         self._filters = filters
@@ -106,9 +112,9 @@ class ArrayVectorRetriever(BaseRetriever):
         if embedding is None:
             if self.embed_model is None:
                 raise ValueError("queries without an embedding need embed_model=")
-            with stage("embed"):
+            with stage(Stage.EMBED):
                 embedding = self.embed_model.get_query_embedding(query_bundle.query_str)
-        with stage("vector"):
+        with stage(Stage.VECTOR):
             query = np.asarray(embedding, dtype=np.float32)
             if query.shape != (matrix.shape[1],) or not np.isfinite(query).all():
                 raise ValueError(

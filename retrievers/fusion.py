@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal, get_args
 
 from llama_index.core.schema import NodeWithScore
 
-FUSION_KEY = "fusion"
+from ragdrop.core import validation as check
+from ragdrop.core.provenance import FUSION_KEY, annotate
+
+# Where the two sides are fused: here (reciprocal_rank_fusion) or inside Qdrant (Query API).
+FusionMode = Literal["client", "qdrant"]
+FUSION_MODES: tuple[str, ...] = get_args(FusionMode)
 
 
 def rrf_scores(
@@ -40,13 +44,7 @@ def _check_weights(weights: Sequence[float] | None, n: int) -> None:
     if len(weights) != n:
         raise ValueError(f"weights has {len(weights)} values for {n} result lists")
     for w in weights:
-        if not isinstance(w, int | float) or isinstance(w, bool) or not math.isfinite(w) or w < 0:
-            raise ValueError(f"weights must be finite numbers >= 0, got {list(weights)!r}")
-
-
-def _check_top_k(top_k: int | None) -> None:
-    if top_k is not None and (not isinstance(top_k, int) or isinstance(top_k, bool) or top_k < 1):
-        raise ValueError(f"top_k must be a positive int or None, got {top_k!r}")
+        check.finite_number("weights", w, minimum=0)
 
 
 def _validate(
@@ -57,8 +55,7 @@ def _validate(
 ) -> list[int | None]:
     if isinstance(result_lists, str | bytes) or not isinstance(result_lists, Sequence):
         raise TypeError("result_lists must be a sequence of lists of NodeWithScore")
-    if not isinstance(k, int | float) or isinstance(k, bool) or not math.isfinite(k) or k < 0:
-        raise ValueError(f"k must be a finite number >= 0, got {k!r}")
+    check.finite_number("k", k, minimum=0)
     n = len(result_lists)
     _check_weights(weights, n)
     depths: list[int | None]
@@ -69,10 +66,7 @@ def _validate(
         if len(depths) != n:
             raise ValueError(f"depth has {len(depths)} values for {n} result lists")
     for d in depths:
-        if d is not None and (not isinstance(d, int) or isinstance(d, bool) or d < 1):
-            raise ValueError(f"depth must be a positive int or None, got {depth!r}")
-    if k == 0 and n:
-        pass  # 1 / (0 + rank) is fine: ranks start at 1.
+        check.optional_positive_int("depth", d)
     return depths
 
 
@@ -112,7 +106,7 @@ def reciprocal_rank_fusion(
         ['a', 'b']
     """
     depths = _validate(result_lists, k, weights, depth)
-    _check_top_k(top_k)
+    check.optional_positive_int("top_k", top_k)
     if sources is not None and len(sources) != len(result_lists):
         raise ValueError(f"sources has {len(sources)} names for {len(result_lists)} result lists")
     first_seen: dict[str, NodeWithScore] = {}
@@ -141,7 +135,7 @@ def fuse_ranked_ids(
     that fuse before materialising nodes.
     """
     _check_weights(weights, len(ranked))
-    _check_top_k(top_k)
+    check.optional_positive_int("top_k", top_k)
     names = [str(i) for i in range(len(ranked))] if sources is None else list(sources)
     weights = [1.0] * len(ranked) if weights is None else [float(w) for w in weights]
     scores = rrf_scores([[i for i, _ in lst] for lst in ranked], k, weights)
@@ -168,12 +162,4 @@ def with_fusion_provenance(
     item: NodeWithScore, score: float, sources: dict[str, dict[str, Any]]
 ) -> NodeWithScore:
     """A new ``NodeWithScore`` over a copy of the node with ``metadata["fusion"]`` set."""
-    node = item.node.model_copy()
-    node.metadata = {**item.node.metadata, FUSION_KEY: {"score": score, "sources": sources}}
-    node.excluded_embed_metadata_keys = _plus(item.node.excluded_embed_metadata_keys)
-    node.excluded_llm_metadata_keys = _plus(item.node.excluded_llm_metadata_keys)
-    return NodeWithScore(node=node, score=score)
-
-
-def _plus(keys: list[str]) -> list[str]:
-    return list(keys) if FUSION_KEY in keys else [*keys, FUSION_KEY]
+    return annotate(item, FUSION_KEY, {"score": score, "sources": sources}, score)

@@ -1,130 +1,172 @@
-"""Read the nodes a Qdrant-backed vector store already holds, and follow its later writes."""
+"""BM25 follows the store: one BM25 index per store, kept in step with the store's writes.
+
+`store_bm25` builds the index from the store's payloads (or loads it from ``persist_dir``
+when it holds exactly the store's points) and registers a `StoreWriteFollower` with the
+store, which applies every later add, delete, clear and restore. The follower *is* the
+registry: a second call for the same store finds it among the store's listeners and shares
+its index, so nothing is global and the index lives exactly as long as the store.
+
+A store that does not tell its writes (LlamaIndex's ``QdrantVectorStore``) gets a fresh index
+per call, read from its payloads: it cannot be followed, so it is never shared stale.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from typing import Any
+from collections.abc import Sequence
+from functools import partial
+from pathlib import Path
 
 from llama_index.core.schema import BaseNode
+from llama_index.core.vector_stores.types import BasePydanticVectorStore
 
-SCROLL_BATCH = 512
+from ragdrop.core.protocols import NotifyingStore, WriteEvent, WriteKind
+from ragdrop.retrievers.bm25.retriever import BM25Retriever
+from ragdrop.retrievers.bm25.tokenizer import BM25Tokenizer
+from ragdrop.retrievers.store_reader import (
+    fetch_store_nodes,
+    index_point_ids,
+    iter_store_nodes,
+    store_point_ids,
+)
 
 
-def iter_store_nodes(vector_store: Any, batch_size: int = SCROLL_BATCH) -> Iterator[BaseNode]:
-    """Every node stored in ``vector_store`` (text and metadata from the payloads).
+class StoreWriteFollower:
+    """Write listener applying a vector store's adds and deletes to a `BM25Retriever`.
 
-    Uses the store's own iterator when it has one (ragdrop's ``CachedQdrantVectorStore``),
-    otherwise scrolls the collection of a LlamaIndex ``QdrantVectorStore``.
+    Args:
+        bm25: the index to keep in step.
+        persist_dir: where the index is persisted after each write (None: not persisted).
+        vector_store: the store followed (re-read whole after a restore).
     """
-    for name in ("iter_nodes", "iter_stored_nodes", "scroll_nodes"):
-        method = getattr(vector_store, name, None)
-        if callable(method):
-            yield from method()
-            return
-    client = getattr(vector_store, "client", None)
-    collection = getattr(vector_store, "collection_name", None)
-    parse = getattr(vector_store, "parse_to_query_result", None)
-    if client is None or collection is None or parse is None:
-        raise TypeError(
-            f"cannot read nodes from {type(vector_store).__name__}: pass a Qdrant vector store "
-            "(ragdrop's or LlamaIndex's QdrantVectorStore) or build from nodes instead"
-        )
-    if not client.collection_exists(collection):
-        return
-    for points in _scroll(client, collection, batch_size, with_payload=True):
-        yield from parse(points).nodes
+
+    def __init__(
+        self,
+        bm25: BM25Retriever,
+        persist_dir: str | Path | None = None,
+        vector_store: BasePydanticVectorStore | None = None,
+    ) -> None:
+        self.bm25 = bm25
+        self.persist_dir = None if persist_dir is None else Path(persist_dir)
+        self.vector_store = vector_store
+
+    def on_add(self, nodes: Sequence[BaseNode]) -> None:
+        self.bm25.add_nodes(nodes)
+        self._persist()
+
+    def on_delete(
+        self, ref_doc_id: str | None = None, node_ids: Sequence[str] | None = None
+    ) -> None:
+        if ref_doc_id is not None:
+            self.bm25.delete_ref_doc(ref_doc_id)
+        if node_ids:
+            self.bm25.delete_nodes(node_ids)
+        self._persist()
+
+    def on_clear(self) -> None:
+        self.bm25.delete_nodes(self.bm25.index.ids)
+        self._persist()
+
+    def on_restore(self) -> None:
+        """The collection was replaced from a backup: re-read every node from the store."""
+        if self.vector_store is None:
+            raise ValueError(
+                "a restore replaced the collection, but this BM25 follower has no vector_store "
+                "to re-read it from; rebuild it with store_bm25(vector_store)"
+            )
+        self.bm25.delete_nodes(self.bm25.index.ids)
+        _add_store_nodes(self.bm25, self.vector_store)
+        self._persist()
+
+    def __call__(self, event: WriteEvent) -> None:
+        """Apply a `WriteEvent`."""
+        if event.kind == WriteKind.ADD:
+            self.on_add(event.nodes)
+        elif event.kind == WriteKind.DELETE:
+            self.on_delete(ref_doc_id=event.ref_doc_id, node_ids=event.node_ids)
+        elif event.kind == WriteKind.DELETE_NODES:
+            self.on_delete(node_ids=event.node_ids)
+        elif event.kind == WriteKind.CLEAR:
+            self.on_clear()
+        else:
+            self.on_restore()
+
+    def serves(self, persist_dir: str | Path | None, tokenizer: BM25Tokenizer | None) -> bool:
+        """Whether this follower's index is the one asked for (same files, same tokenizer)."""
+        same_dir = (None if persist_dir is None else Path(persist_dir)) == self.persist_dir
+        return same_dir and (tokenizer is None or self.bm25.index.tokenizer == tokenizer)
+
+    def _persist(self) -> None:
+        if self.persist_dir is not None:
+            self.bm25.persist(self.persist_dir)
 
 
-def count_store_points(vector_store: Any) -> int | None:
-    """Exact number of points in the store's collection, or None when unknown."""
-    client = getattr(vector_store, "client", None)
-    collection = getattr(vector_store, "collection_name", None)
-    if client is None or collection is None:
-        return None
-    if not client.collection_exists(collection):
-        return 0
-    return int(client.count(collection_name=collection, exact=True).count)
+def store_bm25(
+    vector_store: BasePydanticVectorStore,
+    persist_dir: str | Path | None = None,
+    tokenizer: BM25Tokenizer | None = None,
+) -> BM25Retriever:
+    """The BM25 index over ``vector_store``'s payloads that follows its writes.
 
-
-def store_point_ids(vector_store: Any, batch_size: int = SCROLL_BATCH) -> set[str] | None:
-    """Every point id in the store's collection (no payloads, no vectors), or None when unknown.
-
-    Ids are strings in the canonical form of ``point_id_for`` (node ids that are UUIDs are the
-    point ids themselves; other node ids map to a UUID5).
+    Built (or loaded from ``persist_dir``) on first use, then shared by every retriever over
+    that store object (see the module docstring).
     """
-    client = getattr(vector_store, "client", None)
-    collection = getattr(vector_store, "collection_name", None)
-    if client is None or collection is None:
-        return None
-    if not client.collection_exists(collection):
-        return set()
-    from ragdrop.vector_stores.points import point_id_for
-
-    return {
-        point_id_for(str(p.id))
-        for points in _scroll(client, collection, batch_size, with_payload=False)
-        for p in points
-    }
+    if not isinstance(vector_store, NotifyingStore):
+        return load_or_build_bm25(vector_store, persist_dir, tokenizer)
+    for listener in vector_store.write_listeners():
+        if isinstance(listener, StoreWriteFollower) and listener.serves(persist_dir, tokenizer):
+            return listener.bm25
+    bm25 = load_or_build_bm25(vector_store, persist_dir, tokenizer)
+    vector_store.add_write_listener(StoreWriteFollower(bm25, persist_dir, vector_store))
+    return bm25
 
 
-def _scroll(client: Any, collection: str, batch_size: int, with_payload: bool) -> Iterator[Any]:
-    """Every page of points of ``collection`` (never their vectors)."""
-    offset = None
-    while True:
-        points, offset = client.scroll(
-            collection_name=collection,
-            limit=batch_size,
-            offset=offset,
-            with_payload=with_payload,
-            with_vectors=False,
-        )
-        yield points
-        if offset is None:
-            return
+def load_or_build_bm25(
+    vector_store: BasePydanticVectorStore,
+    persist_dir: str | Path | None,
+    tokenizer: BM25Tokenizer | None = None,
+) -> BM25Retriever:
+    """BM25 over a store's payloads: loaded from ``persist_dir`` when it matches, else rebuilt."""
+    fetcher = partial(fetch_store_nodes, vector_store)
+    if persist_dir is not None and (Path(persist_dir) / "retriever.json").exists():
+        try:
+            bm25: BM25Retriever | None = BM25Retriever.from_persist_dir(persist_dir)
+        except (ValueError, KeyError, TypeError, OSError):
+            bm25 = None
+        # Reuse only an index over exactly the store's points: equal counts are not enough
+        # (a write missed between the store and the persist, or a rebuild with as many
+        # chunks, leaves a stale index of the same size).
+        if (
+            bm25 is not None
+            and (tokenizer is None or bm25.index.tokenizer == tokenizer)
+            and _same_points(bm25, vector_store)
+        ):
+            bm25.set_node_fetcher(fetcher)
+            return bm25
+    # The store holds the texts: keep only ids and metadata here (less memory, and
+    # persisting after each write does not rewrite every text).
+    bm25 = BM25Retriever(tokenizer=tokenizer, keep_nodes=False, node_fetcher=fetcher)
+    _add_store_nodes(bm25, vector_store)
+    if persist_dir is not None:
+        bm25.persist(persist_dir)
+    return bm25
 
 
-def index_point_ids(node_ids: Iterable[str]) -> set[str]:
-    """The Qdrant point ids of ``node_ids`` (see `store_point_ids`)."""
-    from ragdrop.vector_stores.points import point_id_for
-
-    return {point_id_for(i) for i in node_ids}
-
-
-def fetch_store_nodes(vector_store: Any, node_ids: list[str]) -> list[BaseNode]:
-    """Nodes by id from the store (used when the BM25 side does not keep node texts).
-
-    A direct point lookup (``retrieve``): a filtered scroll would scan the whole collection
-    in Qdrant's local mode.
-    """
-    if not node_ids:
-        return []
-    client = getattr(vector_store, "client", None)
-    collection = getattr(vector_store, "collection_name", None)
-    if client is None or collection is None:
-        return list(vector_store.get_nodes(node_ids=node_ids))
-    from llama_index.core.vector_stores.utils import metadata_dict_to_node
-    from ragdrop.vector_stores.points import point_id_for
-
-    records = client.retrieve(
-        collection_name=collection,
-        ids=[point_id_for(i) for i in node_ids],
-        with_payload=True,
-        with_vectors=False,
-    )
-    return [metadata_dict_to_node(r.payload) for r in records if r.payload]
+def _same_points(bm25: BM25Retriever, vector_store: BasePydanticVectorStore) -> bool:
+    """Whether ``bm25`` indexes exactly the store's points (False when the store can't tell)."""
+    stored = store_point_ids(vector_store)
+    if stored is None:
+        return False
+    ids = bm25.index.ids
+    return len(ids) == len(stored) and index_point_ids(ids) == stored
 
 
-def fetch_points(vector_store: Any, point_ids: list[str]) -> dict[str, BaseNode]:
-    """Nodes by Qdrant point id (one ``retrieve`` call), keyed by the ids as given."""
-    if not point_ids:
-        return {}
-    from llama_index.core.vector_stores.utils import metadata_dict_to_node
-
-    records = vector_store.client.retrieve(
-        collection_name=vector_store.collection_name,
-        ids=point_ids,
-        with_payload=True,
-        with_vectors=False,
-    )
-    by_id = {str(r.id): metadata_dict_to_node(r.payload) for r in records if r.payload}
-    return {i: by_id[i] for i in point_ids if i in by_id}
+def _add_store_nodes(
+    bm25: BM25Retriever, vector_store: BasePydanticVectorStore, batch_size: int = 4096
+) -> None:
+    batch: list[BaseNode] = []
+    for node in iter_store_nodes(vector_store):
+        batch.append(node)
+        if len(batch) >= batch_size:
+            bm25.add_nodes(batch)
+            batch = []
+    bm25.add_nodes(batch)

@@ -14,6 +14,7 @@ from typing import Any  # noqa: E402
 
 import pytest  # noqa: E402
 from llama_index.core import Document  # noqa: E402
+
 from ragdrop.embeddings import SentenceTransformerEmbedding, bundled_minilm_path  # noqa: E402
 
 FIXTURE_TEXTS: dict[str, str] = {

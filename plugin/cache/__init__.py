@@ -1,13 +1,13 @@
 """Caches whose files hold only bytes and JSON: nothing read back is ever unpickled."""
 
 from ragdrop.cache.embedding import CachedEmbedding, model_identity
+from ragdrop.cache.keys import cache_key
 from ragdrop.cache.query_cache import QueryResultCache, epoch_key
 from ragdrop.cache.safe_cache import (
     EVICTION_POLICIES,
     CacheStats,
     SafeCache,
     SafeDisk,
-    cache_key,
     ensure_private_dir,
 )
 from ragdrop.cache.vectors import decode_array, encode_array

@@ -16,8 +16,11 @@ from typing import Any
 import numpy as np
 from llama_index.core.base.embeddings.base import BaseEmbedding, Embedding
 from pydantic import Field, PrivateAttr, SerializeAsAny
-from ragdrop.cache.safe_cache import SafeCache, cache_key
+
+from ragdrop.cache.keys import cache_key
+from ragdrop.cache.safe_cache import SafeCache
 from ragdrop.cache.vectors import decode_array, encode_array
+from ragdrop.core.validation import Int
 from ragdrop.observability.stages import stage
 
 # Settings that change speed or plumbing but never the vectors.
@@ -55,8 +58,8 @@ class CachedEmbedding(BaseEmbedding):
     embed_model: SerializeAsAny[BaseEmbedding] = Field(description="The wrapped model.")
     cache_dir: Path = Field(description="Directory of the embedding cache.")
     model_id: str | None = Field(default=None, description="Cache identity of the model.")
-    memory_items: int = Field(default=1024, ge=0, description="In-memory LRU size.")
-    size_limit: int = Field(default=2**30, gt=0, description="Cache bytes before eviction.")
+    memory_items: Int = Field(default=1024, ge=0, description="In-memory LRU size.")
+    size_limit: Int = Field(default=2**30, gt=0, description="Cache bytes before eviction.")
 
     _cache: SafeCache | None = PrivateAttr(default=None)
     _memory: OrderedDict[str, Embedding] = PrivateAttr(default_factory=OrderedDict)

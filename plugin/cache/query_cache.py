@@ -16,7 +16,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ragdrop.cache.safe_cache import SafeCache, cache_key
+from ragdrop.cache.keys import cache_key
+from ragdrop.cache.safe_cache import SafeCache
 
 
 def epoch_key(scope: str, collection: str) -> str:

@@ -7,17 +7,15 @@ program) is a miss, is evicted and is counted as ``rejected``.
 
 Example:
     >>> cache = SafeCache("/tmp/ragdrop-cache", namespace="embeddings")  # doctest: +SKIP
-    >>> cache.set_json(cache_key("q", top_k=3), {"ids": ["a"]})  # doctest: +SKIP
+    >>> cache.set_json("answer", {"ids": ["a"]})  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
 import sqlite3
-import stat
 import threading
 import uuid
 from dataclasses import dataclass
@@ -34,6 +32,9 @@ from diskcache.core import (
     MODE_TEXT,
     UNKNOWN,
 )
+
+from ragdrop.core.files import private_dir
+from ragdrop.observability.metrics import cache_events_counter
 from ragdrop.observability.stages import record_count
 
 EVICTION_POLICIES = (
@@ -51,46 +52,6 @@ _EVENTS = ("hits", "misses", "rejected", "evictions")
 
 class _RejectedEntry(Exception):
     """An entry in the cache directory that is not plain bytes/str/int (never unpickled)."""
-
-
-def _canonical(value: Any) -> Any:
-    if isinstance(value, bytes | bytearray | memoryview):
-        return {"__bytes_sha256__": hashlib.sha256(bytes(value)).hexdigest()}
-    if isinstance(value, dict):
-        return {str(k): _canonical(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_canonical(v) for v in value]
-    if isinstance(value, float) and value != value:
-        return "NaN"
-    if value is None or isinstance(value, str | int | float | bool):
-        return value
-    if hasattr(value, "model_dump"):
-        return _canonical(value.model_dump(mode="json"))
-    if hasattr(value, "tobytes") and hasattr(value, "dtype") and hasattr(value, "shape"):
-        return {
-            "__ndarray__": [str(value.dtype), list(value.shape)],
-            "sha256": hashlib.sha256(value.tobytes()).hexdigest(),
-        }
-    raise TypeError(
-        f"cache_key: cannot key on a value of type {type(value).__name__!r}; "
-        "allowed: str, int, float, bool, None, bytes, list, tuple, dict, numpy arrays, "
-        "pydantic models"
-    )
-
-
-def cache_key(*parts: Any, **fields: Any) -> str:
-    """SHA-256 hex of the canonical JSON of every input that changes the cached answer.
-
-    Bytes and arrays enter as their SHA-256, dicts with sorted keys, so equal inputs give
-    equal keys across processes and Python versions.
-
-    Example:
-        >>> cache_key("model", text="hello") == cache_key("model", text="hello")
-        True
-    """
-    payload = {"parts": _canonical(list(parts)), "fields": _canonical(fields)}
-    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
-    return hashlib.sha256(text.encode("ascii")).hexdigest()
 
 
 class SafeDisk(diskcache.Disk):
@@ -147,26 +108,11 @@ class CacheStats:
 def ensure_private_dir(path: str | Path) -> Path:
     """Create ``path`` (mode 0700) or check that only the current user can write it.
 
-    Raises ValueError naming the path and the fix when another user owns the directory
-    or group/others may write to it.
+    Raises `UnsafePathError` (a ValueError and a PermissionError) naming the path and the fix
+    when it is a symlink, another user owns it or group/others may write to it. The same as
+    `ragdrop.core.files.private_dir`, with the message naming a cache directory.
     """
-    directory = Path(path).expanduser()
-    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-    info = directory.stat()
-    if not stat.S_ISDIR(info.st_mode):
-        raise ValueError(f"cache directory {str(directory)!r} is not a directory")
-    if hasattr(os, "getuid") and info.st_uid != os.getuid():
-        raise ValueError(
-            f"cache directory {str(directory)!r} is owned by uid {info.st_uid}, not by the "
-            f"current user (uid {os.getuid()}); use a directory you own"
-        )
-    if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
-        raise ValueError(
-            f"cache directory {str(directory)!r} is writable by group or others "
-            f"(mode {stat.S_IMODE(info.st_mode):o}); run `chmod 700 {directory}` "
-            "or choose a private directory"
-        )
-    return directory
+    return private_dir(path, "cache directory")
 
 
 def _scrub_settings(directory: Path) -> None:
@@ -191,22 +137,6 @@ def _scrub_settings(directory: Path) -> None:
             f"cache file {str(path)!r} is not a readable diskcache database ({exc}); "
             f"delete the directory {str(directory)!r} to start an empty cache"
         ) from exc
-
-
-def _metrics_for(registry: Any) -> Any:
-    """One counter family per registry (kept on the registry, so no module-level state)."""
-    from prometheus_client import Counter
-
-    counter = getattr(registry, "_ragdrop_cache_events", None)
-    if counter is None:
-        counter = Counter(
-            "ragdrop_cache_events_total",
-            "Cache lookups and removals by namespace and event.",
-            ["namespace", "event"],
-            registry=registry,
-        )
-        registry._ragdrop_cache_events = counter
-    return counter
 
 
 class SafeCache:
@@ -245,15 +175,15 @@ class SafeCache:
             raise ValueError(
                 f"eviction_policy={eviction_policy!r} is not one of {list(EVICTION_POLICIES)}"
             )
-        self.root = ensure_private_dir(directory)
-        self.directory = ensure_private_dir(self.root / namespace)
+        self.root = private_dir(directory, "cache directory")
+        self.directory = private_dir(self.root / namespace, "cache directory")
         self.namespace = namespace
         self.size_limit = size_limit
         self.eviction_policy = eviction_policy
         self.stats = CacheStats()
         self._lock = threading.Lock()
         self._writes = 0
-        self._metrics = _metrics_for(registry) if registry is not None else None
+        self._metrics = cache_events_counter(registry) if registry is not None else None
         # Every setting is passed explicitly so values stored in a (possibly tampered)
         # Settings table are never used; culling is ours so evictions can be counted.
         settings = dict(DEFAULT_SETTINGS)
@@ -432,6 +362,5 @@ __all__ = [
     "CacheStats",
     "SafeCache",
     "SafeDisk",
-    "cache_key",
     "ensure_private_dir",
 ]

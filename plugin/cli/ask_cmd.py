@@ -8,7 +8,11 @@ import os
 import sys
 from typing import Any
 
-from ragdrop.cli.settings import add_settings_arguments, config_from_sources
+from llama_index.core.vector_stores.types import MetadataFilter, MetadataFilters
+
+from ragdrop.cli.demo_cmd import format_timings
+from ragdrop.pipeline.rag import RagPipeline
+from ragdrop.pipeline.settings import add_settings_arguments, config_from_sources
 
 
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
@@ -31,12 +35,10 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     parser.set_defaults(func=run)
 
 
-def parse_filters(items: list[str]) -> Any:
+def parse_filters(items: list[str]) -> MetadataFilters | None:
     """``["topic=bm25"]`` -> LlamaIndex ``MetadataFilters`` (equality, all must match)."""
     if not items:
         return None
-    from llama_index.core.vector_stores.types import MetadataFilter, MetadataFilters
-
     filters = []
     for item in items:
         key, sep, value = item.partition("=")
@@ -47,9 +49,6 @@ def parse_filters(items: list[str]) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ragdrop.cli.demo_cmd import format_timings
-    from ragdrop.pipeline.rag import RagPipeline
-
     try:
         config = config_from_sources(args, env=os.environ)
         filters = parse_filters(args.filter)

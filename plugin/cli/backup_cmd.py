@@ -8,7 +8,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ragdrop.cli.settings import add_settings_arguments, config_from_sources
+from ragdrop.core.files import atomic_write_bytes, read_bytes
+from ragdrop.pipeline.rag import RagPipeline
+from ragdrop.pipeline.settings import add_settings_arguments, config_from_sources
+from ragdrop.vector_stores import CachedQdrantVectorStore
 
 # Stored beside the vector store's export so a restore also restores "what is indexed".
 MANIFEST_COPY = "ragdrop-manifest.json"
@@ -31,33 +34,27 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     parser.set_defaults(func=run)
 
 
-def store_method(pipeline: Any, name: str) -> Any:
-    """The vector store's ``backup``/``restore`` method, or a ValueError saying what is missing."""
+def qdrant_store(pipeline: RagPipeline) -> CachedQdrantVectorStore:
+    """The pipeline's vector store, or a ValueError saying backups need ragdrop's store."""
     store = pipeline.components.vector_store
-    method = getattr(store, name, None)
-    if not callable(method):
+    if not isinstance(store, CachedQdrantVectorStore):
         raise ValueError(
-            f"the vector store {type(store).__name__} has no {name}(); it needs ragdrop's "
-            "CachedQdrantVectorStore (ragdrop.vector_stores)"
+            f"the vector store {type(store).__name__} cannot back up or restore; it needs "
+            "ragdrop's CachedQdrantVectorStore (ragdrop.vector_stores)"
         )
-    return method
+    return store
 
 
 def run(args: argparse.Namespace) -> int:
-    from ragdrop.pipeline.rag import RagPipeline
-
     try:
         config = config_from_sources(args, env=os.environ)
         # The manifest is read before the points: a document it lists is fully written, so
         # the export holds it even if a server writes in between.
-        manifest = config.manifest_path.read_bytes() if config.manifest_path.exists() else None
+        manifest = read_bytes(config.manifest_path) if config.manifest_path.exists() else None
         with RagPipeline(config) as pipeline:
-            result = store_method(pipeline, "backup")(args.dest, snapshot=not args.no_snapshot)
+            result = qdrant_store(pipeline).backup(args.dest, snapshot=not args.no_snapshot)
         if manifest is not None:
-            target = args.dest / MANIFEST_COPY
-            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(manifest)
+            atomic_write_bytes(args.dest / MANIFEST_COPY, manifest)
     except (ValueError, OSError) as exc:
         print(f"ragdrop backup: {exc}", file=sys.stderr)
         return 2

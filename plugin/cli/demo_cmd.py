@@ -7,10 +7,14 @@ import hashlib
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
-from ragdrop.pipeline.config import PipelineConfig
-from ragdrop.pipeline.rag import RagAnswer
+from ragdrop.observability.stages import Stage
+from ragdrop.pipeline.config import ChunkingMode, FusionMode, PipelineConfig, RetrieverMode
+from ragdrop.pipeline.documents import DocumentLoadError, load_directory, load_pydoc_topics
+from ragdrop.pipeline.manifest import ManifestError
+from ragdrop.pipeline.rag import RagPipeline
+from ragdrop.pipeline.results import RagAnswer
 
 DEMO_QUESTIONS = (
     "How does the with statement work?",
@@ -19,16 +23,17 @@ DEMO_QUESTIONS = (
     "What happens to a finally clause when an exception is raised in the try block?",
     "How are formatted string literals (f-strings) evaluated?",
 )
-_STAGE_ORDER = (
-    "retrieve",
-    "embed",
-    "bm25",
-    "vector",
-    "fusion",
-    "cache",
-    "postprocess",
-    "rerank",
-    "synthesize",
+# Question stages in the order they run, then the whole question.
+_STAGE_ORDER: tuple[str, ...] = (
+    Stage.RETRIEVE,
+    Stage.EMBED,
+    Stage.BM25,
+    Stage.VECTOR,
+    Stage.FUSION,
+    Stage.CACHE,
+    Stage.POSTPROCESS,
+    Stage.RERANK,
+    Stage.SYNTHESIZE,
     "total",
 )
 
@@ -42,9 +47,12 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--docs", type=Path, help="index your own .txt/.md files instead")
     parser.add_argument("--data-dir", type=Path, default=Path(".ragdrop"), help="index location")
-    parser.add_argument("--chunking", choices=["fixed", "semantic"], default="fixed")
-    parser.add_argument("--retriever", choices=["hybrid", "vector", "bm25"], default="hybrid")
-    parser.add_argument("--fusion", choices=["client", "qdrant"], default="client")
+    default = {name: field.default for name, field in PipelineConfig.model_fields.items()}
+    parser.add_argument("--chunking", choices=get_args(ChunkingMode), default=default["chunking"])
+    parser.add_argument(
+        "--retriever", choices=get_args(RetrieverMode), default=default["retriever"]
+    )
+    parser.add_argument("--fusion", choices=get_args(FusionMode), default=default["fusion"])
     parser.add_argument("--rerank-model", help="local cross-encoder directory or cached hub id")
     parser.add_argument("--no-rerank", action="store_true", help="skip reranking")
     parser.add_argument("--top-k", type=int, default=3, help="sources shown per answer")
@@ -96,10 +104,6 @@ def format_answer(number: int, result: RagAnswer, top_k: int) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ragdrop.pipeline.documents import DocumentLoadError, load_directory, load_pydoc_topics
-    from ragdrop.pipeline.manifest import ManifestError
-    from ragdrop.pipeline.rag import RagPipeline
-
     try:
         documents = load_directory(args.docs) if args.docs else load_pydoc_topics()
     except (DocumentLoadError, OSError) as exc:

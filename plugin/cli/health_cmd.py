@@ -8,7 +8,8 @@ import os
 import sys
 from typing import Any
 
-from ragdrop.cli.settings import add_settings_arguments, config_from_sources
+from ragdrop.pipeline.rag import RagPipeline
+from ragdrop.pipeline.settings import add_settings_arguments, config_from_sources
 
 
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
@@ -25,16 +26,13 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ragdrop.observability.health import HealthMonitor
-    from ragdrop.pipeline.rag import RagPipeline
-
     try:
         config = config_from_sources(args, env=os.environ)
     except ValueError as exc:
         print(f"ragdrop health: {exc}", file=sys.stderr)
         return 2
     with RagPipeline(config) as pipeline:
-        report = HealthMonitor.for_pipeline(pipeline).ready()
+        report = pipeline.health()
     if args.json:
         print(json.dumps(report.to_dict()))
     else:

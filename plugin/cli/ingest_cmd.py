@@ -8,7 +8,12 @@ import os
 import sys
 from typing import Any
 
-from ragdrop.cli.settings import add_settings_arguments, config_from_sources
+from llama_index.core import Document
+
+from ragdrop.pipeline.documents import DocumentLoadError, load_directory
+from ragdrop.pipeline.manifest import ManifestError
+from ragdrop.pipeline.rag import RagPipeline
+from ragdrop.pipeline.settings import add_settings_arguments, config_from_sources
 
 
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
@@ -33,11 +38,9 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     parser.set_defaults(func=run)
 
 
-def load_paths(paths: list[str]) -> list[Any]:
+def load_paths(paths: list[str]) -> list[Document]:
     """Documents of every PATH; ids are paths relative to their PATH and must not collide."""
-    from ragdrop.pipeline.documents import load_directory
-
-    documents: list[Any] = []
+    documents: list[Document] = []
     origin: dict[str, str] = {}
     for path in paths:
         for doc in load_directory(path):
@@ -53,10 +56,6 @@ def load_paths(paths: list[str]) -> list[Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ragdrop.pipeline.documents import DocumentLoadError
-    from ragdrop.pipeline.manifest import ManifestError
-    from ragdrop.pipeline.rag import RagPipeline
-
     try:
         config = config_from_sources(args, env=os.environ)
         documents = load_paths(args.paths)

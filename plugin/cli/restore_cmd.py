@@ -8,8 +8,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ragdrop.cli.backup_cmd import MANIFEST_COPY, store_method
-from ragdrop.cli.settings import add_settings_arguments, config_from_sources
+from ragdrop.cli.backup_cmd import MANIFEST_COPY, qdrant_store
+from ragdrop.core.files import atomic_write_bytes, private_dir, read_bytes
+from ragdrop.pipeline.rag import RagPipeline
+from ragdrop.pipeline.settings import add_settings_arguments, config_from_sources
 
 
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
@@ -34,20 +36,12 @@ def restore_manifest(src: Path, manifest_path: Path) -> bool:
     if not copy.exists():
         manifest_path.unlink(missing_ok=True)
         return False
-    manifest_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = manifest_path.with_name(f".{manifest_path.name}.restore.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(copy.read_bytes())
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, manifest_path)
+    private_dir(manifest_path.parent)
+    atomic_write_bytes(manifest_path, read_bytes(copy))
     return True
 
 
 def run(args: argparse.Namespace) -> int:
-    from ragdrop.pipeline.rag import RagPipeline
-
     if not args.src.is_dir():
         print(f"ragdrop restore: {args.src}: no such backup folder", file=sys.stderr)
         return 2
@@ -56,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
         with RagPipeline(config) as pipeline:
             # Forget first: if the restore dies half-way, no manifest claims missing points.
             config.manifest_path.unlink(missing_ok=True)
-            result = store_method(pipeline, "restore")(args.src)
+            result = qdrant_store(pipeline).restore(args.src)
         had_manifest = restore_manifest(args.src, config.manifest_path)
     except (ValueError, OSError) as exc:
         print(f"ragdrop restore: {exc}", file=sys.stderr)

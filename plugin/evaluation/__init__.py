@@ -1,7 +1,11 @@
 """Evaluation: BEIR datasets, ranking metrics, and a runner comparing retrieval systems."""
 
 from ragdrop.evaluation.beir import BeirDataset, BeirDocument, load_beir, load_qrels
-from ragdrop.evaluation.embedding_cache import EmbeddingCache, cache_key, texts_sha256
+from ragdrop.evaluation.embedding_cache import (
+    EmbeddingCache,
+    embedding_file_key,
+    texts_sha256,
+)
 from ragdrop.evaluation.metrics import (
     evaluate_rankings,
     latency_summary,
@@ -35,9 +39,9 @@ __all__ = [
     "EvalSystem",
     "SystemResult",
     "SystemUnavailable",
-    "cache_key",
     "default_systems",
     "document_ranking",
+    "embedding_file_key",
     "evaluate_rankings",
     "latency_summary",
     "load_beir",

@@ -8,14 +8,21 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import stat
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
+
+from ragdrop.cache.keys import cache_key
+from ragdrop.core.files import (
+    UnsafePathError,
+    atomic_write,
+    atomic_write_text,
+    open_nofollow,
+    private_dir,
+    read_json,
+)
 
 MANIFEST_NAME = "manifest.json"
 FORMAT_VERSION = 1
@@ -29,41 +36,16 @@ def texts_sha256(texts: Sequence[str]) -> str:
     return digest.hexdigest()
 
 
-def cache_key(model_id: Mapping[str, Any], corpus_sha256: str) -> str:
-    """SHA-256 of canonical JSON of the model identity and the corpus hash."""
-    payload = {"v": FORMAT_VERSION, "model": dict(model_id), "corpus": corpus_sha256}
-    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+def embedding_file_key(model_id: Mapping[str, Any], corpus_sha256: str) -> str:
+    """Name of the cache entry of one (model, corpus): `ragdrop.cache.cache_key` of both."""
+    return cache_key("embeddings", version=FORMAT_VERSION, model=model_id, corpus=corpus_sha256)
 
 
-def _file_sha256(path: Path) -> str:
+def _sha256_of(handle: IO[bytes]) -> str:
     digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
+    for block in iter(lambda: handle.read(1 << 20), b""):
+        digest.update(block)
     return digest.hexdigest()
-
-
-def _private_dir(path: Path) -> Path:
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
-    mode = path.stat().st_mode
-    if mode & (stat.S_IWGRP | stat.S_IWOTH):
-        raise PermissionError(
-            f"cache_dir {str(path)!r} is writable by other users (mode {oct(mode & 0o777)}); "
-            f"run `chmod 700 {path}` or choose another directory."
-        )
-    return path
-
-
-def _atomic_write(path: Path, write: Callable[[Any], None]) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            write(handle)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 class EmbeddingCache:
@@ -86,8 +68,8 @@ class EmbeddingCache:
 
     def _manifest(self) -> dict[str, Any]:
         try:
-            data = json.loads(self.manifest_path.read_text(encoding="utf-8"))
-        except (FileNotFoundError, json.JSONDecodeError, UnicodeDecodeError):
+            data = read_json(self.manifest_path)
+        except (FileNotFoundError, UnsafePathError, json.JSONDecodeError, UnicodeDecodeError):
             return {"version": FORMAT_VERSION, "entries": {}}
         if not isinstance(data, dict) or not isinstance(data.get("entries"), dict):
             return {"version": FORMAT_VERSION, "entries": {}}
@@ -95,15 +77,17 @@ class EmbeddingCache:
 
     def get(self, model_id: Mapping[str, Any], corpus_sha256: str, count: int) -> np.ndarray | None:
         """Cached vectors of shape ``(count, dim)``, or None when absent, stale or damaged."""
-        key = cache_key(model_id, corpus_sha256)
+        key = embedding_file_key(model_id, corpus_sha256)
         entry = self._manifest()["entries"].get(key)
         if not isinstance(entry, dict):
             return None
-        path = self.directory / f"{key}.npy"
         try:
-            if _file_sha256(path) != entry.get("sha256"):
-                return None
-            vectors = np.load(path, allow_pickle=False)
+            # One open for the hash and the load, so the checked bytes are the loaded ones.
+            with open_nofollow(self.directory / f"{key}.npy", "rb") as handle:
+                if _sha256_of(handle) != entry.get("sha256"):
+                    return None
+                handle.seek(0)
+                vectors = np.load(handle, allow_pickle=False)
         except (OSError, ValueError):
             return None
         if vectors.dtype != np.float32 or vectors.ndim != 2 or vectors.shape[0] != count:
@@ -117,20 +101,22 @@ class EmbeddingCache:
         array = np.ascontiguousarray(vectors, dtype=np.float32)
         if array.ndim != 2:
             raise ValueError(f"vectors must be 2-D (count, dim), got shape {array.shape}")
-        _private_dir(self.directory)
-        key = cache_key(model_id, corpus_sha256)
+        private_dir(self.directory, "cache_dir")
+        key = embedding_file_key(model_id, corpus_sha256)
         path = self.directory / f"{key}.npy"
-        _atomic_write(path, lambda handle: np.save(handle, array, allow_pickle=False))
+        atomic_write(path, lambda handle: np.save(handle, array, allow_pickle=False))
+        with open_nofollow(path, "rb") as handle:
+            sha256 = _sha256_of(handle)
         manifest = self._manifest()
         manifest["entries"][key] = {
             "model": dict(model_id),
             "corpus_sha256": corpus_sha256,
             "count": int(array.shape[0]),
             "dim": int(array.shape[1]),
-            "sha256": _file_sha256(path),
+            "sha256": sha256,
         }
         text = json.dumps(manifest, indent=2, sort_keys=True, default=str)
-        _atomic_write(self.manifest_path, lambda handle: handle.write(text.encode("utf-8")))
+        atomic_write_text(self.manifest_path, text)
         return path
 
     def get_or_compute(

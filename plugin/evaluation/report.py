@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import json
 import math
 from pathlib import Path
 from typing import Any
 
+from ragdrop.core.files import atomic_write_bytes, atomic_write_text
 from ragdrop.evaluation.runner import EvalReport, SystemResult
 
 REFERENCE_SYSTEM = "llamaindex_fusion"
@@ -84,13 +86,14 @@ def write_json(report: EvalReport, path: str | Path, command: str | None = None)
     """The full report (settings, metrics, latencies, per-query nDCG) as JSON."""
     target = Path(path)
     data = report.to_dict() | {"command": command}
-    target.write_text(json.dumps(_json_safe(data), indent=2, sort_keys=False) + "\n")
+    atomic_write_text(target, json.dumps(_json_safe(data), indent=2, sort_keys=False) + "\n")
     return target
 
 
 def write_chart(report: EvalReport, path: str | Path) -> Path:
     """Grouped bars of nDCG@10 / Recall@k / MRR@10 per system, and p50 latency (log scale)."""
-    # The object API with an Agg canvas: no pyplot global state, no display needed.
+    # The object API with an Agg canvas: no pyplot global state, no display needed. Imported
+    # here: matplotlib costs ~1 s to import and only this function draws.
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -120,7 +123,9 @@ def write_chart(report: EvalReport, path: str | Path) -> Path:
     speed.set_xlabel("p50 latency per query, ms (log)")
     speed.set_title("speed")
     target = Path(path)
-    figure.savefig(target, dpi=120)
+    png = io.BytesIO()
+    figure.savefig(png, format="png", dpi=120)
+    atomic_write_bytes(target, png.getvalue())
     return target
 
 
@@ -131,7 +136,7 @@ def write_outputs(
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
     md = out / "results.md"
-    md.write_text(markdown_report(report, command))
+    atomic_write_text(md, markdown_report(report, command))
     return {
         "markdown": md,
         "json": write_json(report, out / "results.json", command),

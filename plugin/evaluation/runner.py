@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 from llama_index.core.base.embeddings.base import BaseEmbedding
+from llama_index.core.node_parser import SentenceSplitter
 from llama_index.core.schema import (
     NodeRelationship,
     NodeWithScore,
@@ -19,11 +20,12 @@ from llama_index.core.schema import (
     RelatedNodeInfo,
     TextNode,
 )
+from tqdm import tqdm
+
 from ragdrop.evaluation.beir import BeirDataset
 from ragdrop.evaluation.embedding_cache import EmbeddingCache
 from ragdrop.evaluation.metrics import evaluate_rankings, latency_summary, ndcg_at_k
 from ragdrop.evaluation.systems import EvalContext, EvalSystem, SystemUnavailable
-from tqdm import tqdm
 
 # Not "doc_id": LlamaIndex and Qdrant stores write their own "doc_id" into payloads.
 DOC_ID_KEY = "beir_doc_id"
@@ -143,8 +145,6 @@ def build_units(
     docs = [(doc.doc_id, doc.full_text) for doc in dataset.corpus.values()]
     if not settings.chunking:
         return docs
-    from llama_index.core.node_parser import SentenceSplitter
-
     tokenizer = getattr(embed_model, "tokenizer", None)
     window = getattr(embed_model, "max_seq_length", 256)
     size = settings.chunk_size or max(window - 2, 16)  # [CLS] and [SEP] share the window

@@ -13,13 +13,26 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
+from llama_index.core import VectorStoreIndex
 from llama_index.core.base.base_retriever import BaseRetriever
 from llama_index.core.base.embeddings.base import BaseEmbedding
+from llama_index.core.llms import MockLLM
+from llama_index.core.retrievers import QueryFusionRetriever
+from llama_index.core.retrievers.fusion_retriever import FUSION_MODES
 from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
+from llama_index.vector_stores.qdrant import QdrantVectorStore
+from qdrant_client import QdrantClient
+
+from ragdrop.embeddings import ModelNotAvailableError
+from ragdrop.postprocessors import CrossEncoderReranker, find_cross_encoder
+from ragdrop.retrievers import BM25Retriever, HybridRetriever, bm25_sparse_functions
+from ragdrop.retrievers.hybrid import DEFAULT_RRF_K
+from ragdrop.vector_stores import CachedQdrantVectorStore
 
 Searcher = Callable[[QueryBundle], list[NodeWithScore]]
+T = TypeVar("T")
 
 
 class SystemUnavailable(RuntimeError):
@@ -49,32 +62,27 @@ class EvalContext:
     rerank_depth: int = 30
     workdir: Path | None = None
     _shared: dict[str, Any] = field(default_factory=dict, repr=False)
-    _lock: Any = field(default_factory=threading.RLock, repr=False)
+    _lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
 
     @property
     def dimension(self) -> int:
         return len(self.nodes[0].get_embedding()) if self.nodes else 0
 
-    def shared(self, name: str, make: Callable[[], Any]) -> Any:
+    def shared(self, name: str, make: Callable[[], T]) -> T:
         """The object called ``name``, created by ``make()`` the first time it is asked for."""
         with self._lock:
             if name not in self._shared:
                 self._shared[name] = make()
-            return self._shared[name]
+            return cast(T, self._shared[name])
 
-    def qdrant_client(self) -> Any:
+    def qdrant_client(self) -> QdrantClient:
         """One Qdrant local-mode client (in memory) shared by every Qdrant-backed system."""
-        from qdrant_client import QdrantClient
-
         return self.shared("qdrant_client", lambda: QdrantClient(location=":memory:"))
 
-    def llama_qdrant_index(self) -> Any:
+    def llama_qdrant_index(self) -> VectorStoreIndex:
         """A LlamaIndex `VectorStoreIndex` over LlamaIndex's `QdrantVectorStore` with our vectors."""
 
-        def make() -> Any:
-            from llama_index.core import VectorStoreIndex
-            from llama_index.vector_stores.qdrant import QdrantVectorStore
-
+        def make() -> VectorStoreIndex:
             store = QdrantVectorStore(
                 collection_name="eval_llamaindex", client=self.qdrant_client(), batch_size=256
             )
@@ -112,11 +120,14 @@ def retriever_searcher(retriever: BaseRetriever) -> Searcher:
 
 def llamaindex_bm25(context: EvalContext) -> BaseRetriever:
     """LlamaIndex's `BM25Retriever` (bm25s, English stemmer and stopwords) over the nodes."""
+    # An optional baseline (the dev extra): imported only when this system runs.
     try:
-        from llama_index.retrievers.bm25 import BM25Retriever
+        from llama_index.retrievers.bm25 import BM25Retriever as LlamaIndexBM25Retriever
     except ImportError as exc:
         raise SystemUnavailable("pip install llama-index-retrievers-bm25") from exc
-    return BM25Retriever.from_defaults(nodes=list(context.nodes), similarity_top_k=context.top_k)
+    return LlamaIndexBM25Retriever.from_defaults(
+        nodes=list(context.nodes), similarity_top_k=context.top_k
+    )
 
 
 def build_llamaindex_bm25(context: EvalContext) -> Searcher:
@@ -131,10 +142,6 @@ def build_dense(context: EvalContext) -> Searcher:
 
 def build_llamaindex_fusion(context: EvalContext) -> Searcher:
     """`QueryFusionRetriever` (RRF, one query) over `BM25Retriever` + the vector retriever."""
-    from llama_index.core.llms import MockLLM
-    from llama_index.core.retrievers import QueryFusionRetriever
-    from llama_index.core.retrievers.fusion_retriever import FUSION_MODES
-
     bm25 = context.shared("llamaindex_bm25", lambda: llamaindex_bm25(context))
     vector = context.llama_qdrant_index().as_retriever(similarity_top_k=context.top_k)
     fusion = QueryFusionRetriever(
@@ -152,31 +159,18 @@ def build_llamaindex_fusion(context: EvalContext) -> Searcher:
 # --- ragdrop ---------------------------------------------------------------------------------
 
 
-def _require(what: str) -> None:
-    raise SystemUnavailable(f"{what} is not installed in this build of ragdrop")
-
-
-def ragdrop_bm25(context: EvalContext) -> Any:
+def ragdrop_bm25(context: EvalContext) -> BM25Retriever:
     """Our `BM25Retriever` (rank_bm25 scores through an inverted index), default tokenizer."""
-    try:
-        from ragdrop.retrievers.bm25.retriever import BM25Retriever
-    except ImportError:
-        _require("ragdrop.retrievers.bm25")
     return context.shared(
         "ragdrop_bm25",
         lambda: BM25Retriever(nodes=list(context.nodes), similarity_top_k=context.top_k),
     )
 
 
-def ragdrop_store(context: EvalContext) -> Any:
+def ragdrop_store(context: EvalContext) -> CachedQdrantVectorStore:
     """Our `CachedQdrantVectorStore` holding dense vectors and BM25 sparse vectors."""
 
-    def make() -> Any:
-        try:
-            from ragdrop.retrievers.hybrid import DEFAULT_RRF_K, bm25_sparse_functions
-            from ragdrop.vector_stores import CachedQdrantVectorStore
-        except ImportError:
-            _require("ragdrop.vector_stores / ragdrop.retrievers.hybrid")
+    def make() -> CachedQdrantVectorStore:
         tokenizer = ragdrop_bm25(context).index.tokenizer
         texts = [node.get_content() for node in context.nodes]
         lengths = [len(terms) for terms in tokenizer.tokenize_many(texts)]
@@ -196,13 +190,8 @@ def ragdrop_store(context: EvalContext) -> Any:
     return context.shared("ragdrop_store", make)
 
 
-def ragdrop_hybrid(context: EvalContext, fusion: str = "client") -> Any:
+def ragdrop_hybrid(context: EvalContext, fusion: str = "client") -> HybridRetriever:
     """Our `HybridRetriever` over our BM25 and our Qdrant store."""
-    try:
-        from llama_index.core import VectorStoreIndex
-        from ragdrop.retrievers.hybrid import HybridRetriever
-    except ImportError:
-        _require("ragdrop.retrievers.hybrid")
     store = ragdrop_store(context)
     common: dict[str, Any] = {
         "similarity_top_k": context.top_k,
@@ -217,7 +206,9 @@ def ragdrop_hybrid(context: EvalContext, fusion: str = "client") -> Any:
         "ragdrop_index",
         lambda: VectorStoreIndex.from_vector_store(store, embed_model=context.embed_model),
     )
-    return HybridRetriever(bm25=ragdrop_bm25(context), vector_index=index, **common)
+    return HybridRetriever(
+        bm25=ragdrop_bm25(context), vector_index=index, embed_model=context.embed_model, **common
+    )
 
 
 def build_ragdrop_bm25(context: EvalContext) -> Searcher:
@@ -234,10 +225,6 @@ def build_hybrid_qdrant(context: EvalContext) -> Searcher:
 
 def build_hybrid_in_process(context: EvalContext) -> Searcher:
     """`HybridRetriever.from_nodes`: what a user gets out of the box, no vector database."""
-    try:
-        from ragdrop.retrievers.hybrid import HybridRetriever
-    except ImportError:
-        _require("ragdrop.retrievers.hybrid")
     retriever = HybridRetriever.from_nodes(
         list(context.nodes),
         embed_model=context.embed_model,
@@ -254,11 +241,6 @@ def build_hybrid_rerank(context: EvalContext) -> Searcher:
     The reranked head is followed by the rest of the hybrid ranking, so Recall@100 still
     measures the first stage.
     """
-    try:
-        from ragdrop.embeddings import ModelNotAvailableError
-        from ragdrop.postprocessors import CrossEncoderReranker, find_cross_encoder
-    except ImportError:
-        _require("ragdrop.postprocessors")
     try:
         model = find_cross_encoder(context.rerank_model)
     except ModelNotAvailableError as exc:

@@ -23,6 +23,9 @@ from llama_index.core.schema import (
 )
 from llama_index.core.utils import get_tqdm_iterable
 from pydantic import Field, PrivateAttr, model_validator
+
+from ragdrop.core.validation import Int
+from ragdrop.embeddings import default_embed_model
 from ragdrop.node_parsers.packing import MID_WORD, Atoms, atomize, pack_atoms
 from ragdrop.node_parsers.sentences import Span, sanitize_text, split_sentences
 from ragdrop.node_parsers.token_counter import (
@@ -100,7 +103,7 @@ class ChunkingNodeParser(NodeParser):
     ``_aspans_for``; everything else, sync or async, is shared.
     """
 
-    chunk_size: int | None = Field(
+    chunk_size: Int | None = Field(
         default=None,
         gt=0,
         description=(
@@ -164,8 +167,6 @@ class ChunkingNodeParser(NodeParser):
             return self.embed_model
         with self._lock:
             if self._default_embed is None:
-                from ragdrop.embeddings import default_embed_model
-
                 self._default_embed = default_embed_model()
             return self._default_embed
 

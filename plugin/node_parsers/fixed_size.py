@@ -8,9 +8,11 @@ from typing import Any
 
 from llama_index.core.schema import BaseNode
 from pydantic import Field, model_validator
+
+from ragdrop.core.validation import Int
 from ragdrop.node_parsers.base import ChunkingNodeParser, PreparedDoc
 from ragdrop.node_parsers.sentences import Span
-from ragdrop.observability.stages import stage
+from ragdrop.observability.stages import Stage, stage
 
 
 class FixedSizeNodeParser(ChunkingNodeParser):
@@ -37,7 +39,7 @@ class FixedSizeNodeParser(ChunkingNodeParser):
         ('One. Two.', 0, 9)
     """
 
-    chunk_overlap: int = Field(
+    chunk_overlap: Int = Field(
         default=0, ge=0, description="Most tokens a chunk repeats from the previous chunk."
     )
 
@@ -66,7 +68,7 @@ class FixedSizeNodeParser(ChunkingNodeParser):
     def _parse_nodes(
         self, nodes: Sequence[BaseNode], show_progress: bool = False, **kwargs: Any
     ) -> list[BaseNode]:
-        with stage("chunking"):
+        with stage(Stage.CHUNKING):
             docs = self._prepare(nodes, show_progress)
             return self._finish(docs, self._chunk_spans(docs))
 

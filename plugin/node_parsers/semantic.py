@@ -10,6 +10,8 @@ import numpy as np
 from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.schema import BaseNode
 from pydantic import Field, model_validator
+
+from ragdrop.core.validation import Float, Int
 from ragdrop.node_parsers.base import ChunkingNodeParser, PreparedDoc
 from ragdrop.node_parsers.breakpoints import (
     DEFAULT_AMOUNTS,
@@ -21,7 +23,7 @@ from ragdrop.node_parsers.breakpoints import (
 )
 from ragdrop.node_parsers.sentences import Span
 from ragdrop.node_parsers.token_counter import SizeUnit
-from ragdrop.observability.stages import stage
+from ragdrop.observability.stages import Stage, stage
 
 
 class _EmbeddingRequest:
@@ -90,14 +92,14 @@ class SemanticNodeParser(ChunkingNodeParser):
         default=BreakpointRule.PERCENTILE,
         description="How breakpoints are found: percentile, threshold, stddev or gradient.",
     )
-    breakpoint_amount: float | None = Field(
+    breakpoint_amount: Float | None = Field(
         default=None,
         description="Percentile, similarity or deviations for the rule; None = its default.",
     )
-    buffer_size: int = Field(
+    buffer_size: Int = Field(
         default=1, ge=0, description="Neighbouring sentences on each side in a window."
     )
-    min_chunk_tokens: int = Field(
+    min_chunk_tokens: Int = Field(
         default=32, ge=0, description="Pieces smaller than this join a neighbour."
     )
 
@@ -166,7 +168,7 @@ class SemanticNodeParser(ChunkingNodeParser):
     def _parse_nodes(
         self, nodes: Sequence[BaseNode], show_progress: bool = False, **kwargs: Any
     ) -> list[BaseNode]:
-        with stage("chunking"):
+        with stage(Stage.CHUNKING):
             docs = self._prepare(nodes, show_progress)
             request = _EmbeddingRequest(docs)
             embeddings = self._embedder().get_text_embedding_batch(
@@ -177,7 +179,7 @@ class SemanticNodeParser(ChunkingNodeParser):
     async def _aparse_nodes(
         self, nodes: Sequence[BaseNode], show_progress: bool = False, **kwargs: Any
     ) -> list[BaseNode]:
-        with stage("chunking"):
+        with stage(Stage.CHUNKING):
             docs = await asyncio.to_thread(self._prepare, nodes, show_progress)
             request = _EmbeddingRequest(docs)
             embeddings = await self._embedder().aget_text_embedding_batch(

@@ -15,6 +15,9 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Protocol
 
+import llama_index.core
+import tiktoken
+
 
 class SizeUnit(StrEnum):
     """What ``chunk_size`` counts."""
@@ -104,14 +107,10 @@ class HuggingFaceTokenCounter:
 
 
 def _get_encoding_offline_first(encoding_name: str) -> Any:
-    import tiktoken
-
     # LlamaIndex ships cl100k_base and gpt2 files; use them like LlamaIndex does, so that
     # no download is needed (the variable is restored at once, as LlamaIndex does).
     if "TIKTOKEN_CACHE_DIR" in os.environ:
         return tiktoken.get_encoding(encoding_name)
-    import llama_index.core
-
     bundled = Path(llama_index.core.__file__).parent / "_static" / "tiktoken_cache"
     os.environ["TIKTOKEN_CACHE_DIR"] = str(bundled)
     try:
@@ -126,8 +125,6 @@ class TiktokenCounter:
     additive = False
 
     def __init__(self, encoding_name: str) -> None:
-        import tiktoken
-
         try:
             self._encoding = _get_encoding_offline_first(encoding_name)
         except ValueError as exc:

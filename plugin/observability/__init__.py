@@ -10,8 +10,10 @@ from ragdrop.observability.health import (
     check_qdrant_reachable,
 )
 from ragdrop.observability.metrics import RagdropMetrics
+from ragdrop.observability.sources import IndexStats, MetricsSource
 from ragdrop.observability.spans import stage_span
 from ragdrop.observability.stages import (
+    Stage,
     add_measure_listener,
     add_stage_listener,
     record_count,
@@ -26,8 +28,11 @@ __all__ = [
     "CheckResult",
     "HealthMonitor",
     "HealthReport",
+    "IndexStats",
+    "MetricsSource",
     "OnceCheck",
     "RagdropMetrics",
+    "Stage",
     "add_measure_listener",
     "add_stage_listener",
     "check_collection",

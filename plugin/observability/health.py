@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import os
-import stat
-import tempfile
 import threading
 import time
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from ragdrop.core.files import atomic_write_bytes, private_dir
 
 # A check returns a short detail line when healthy and raises when not.
 Check = Callable[[], str]
@@ -147,18 +147,16 @@ def check_collection(
 
 
 def check_directory_writable(path: Path | str) -> str:
-    """``path`` exists (or can be created 0700), is not writable by others, and takes a file."""
-    directory = Path(path)
-    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-    mode = directory.stat().st_mode
-    if mode & (stat.S_IWGRP | stat.S_IWOTH):
-        raise PermissionError(
-            f"{directory} is writable by other users (mode {oct(mode & 0o777)}): chmod 700 it"
-        )
-    with tempfile.NamedTemporaryFile(dir=directory, prefix=".health-", delete=True) as handle:
-        handle.write(b"ok")
-        handle.flush()
-        os.fsync(handle.fileno())
+    """``path`` exists (or can be created 0700), is private (`private_dir`) and takes a file.
+
+    Raises `UnsafePathError` (a PermissionError) when the directory is not private.
+    """
+    directory = private_dir(path)
+    probe = directory / f".health-{uuid.uuid4().hex}"
+    try:
+        atomic_write_bytes(probe, b"ok")
+    finally:
+        probe.unlink(missing_ok=True)
     return f"{directory} writable"
 
 
@@ -174,7 +172,8 @@ class HealthMonitor:
     """Liveness and readiness probes made of named checks.
 
     Liveness says the process works (cheap, never touches dependencies); readiness says it
-    can serve: Qdrant reachable, collection settings right, cache writable, models loadable.
+    can serve: Qdrant reachable, collection settings right, cache writable, models loadable
+    (``RagPipeline.health`` builds those from the checks of this module).
 
     Args:
         liveness: name -> check for the liveness probe.
@@ -199,50 +198,3 @@ class HealthMonitor:
 
     def ready(self) -> HealthReport:
         return HealthReport(tuple(run_check(n, c) for n, c in self.readiness.items()))
-
-    @classmethod
-    def for_pipeline(cls, pipeline: Any, retry_seconds: float = 60.0) -> HealthMonitor:
-        """Checks of a ``RagPipeline``: Qdrant, collection, cache directory, models.
-
-        Models are loaded by the first readiness probe and never again.
-        """
-        config = pipeline.config
-        models: dict[str, Any] = {}
-
-        def components() -> Any:
-            return pipeline.components
-
-        def embed_model() -> Any:
-            return components().embed_model
-
-        def vector_client() -> Any:
-            parts = components()
-            client = getattr(parts, "client", None) or getattr(parts.vector_store, "client", None)
-            if client is None:
-                raise RuntimeError(f"{type(parts.vector_store).__name__} exposes no Qdrant client")
-            return client
-
-        def load_models() -> str:
-            loaded = [check_model_loads(embed_model())]
-            for post in getattr(components(), "postprocessors", None) or []:
-                if callable(getattr(post, "warm_up", None)):
-                    loaded.append(check_model_loads(post))
-            models["dimension"] = getattr(embed_model(), "dimension", None)
-            return "; ".join(loaded)
-
-        model_check = OnceCheck(load_models, retry_seconds=retry_seconds)
-
-        def collection() -> str:
-            return check_collection(
-                vector_client(), config.collection, lambda: models.get("dimension")
-            )
-
-        readiness: dict[str, Check] = {
-            "qdrant": lambda: check_qdrant_reachable(vector_client()),
-            "models": model_check,
-            "collection": collection,
-        }
-        if getattr(config, "cache", False):
-            readiness["cache_dir"] = lambda: check_directory_writable(config.cache_dir)
-        readiness["data_dir"] = lambda: check_directory_writable(config.data_dir)
-        return cls(readiness=readiness)

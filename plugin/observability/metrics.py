@@ -5,27 +5,16 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable
 from types import TracebackType
-from typing import Any
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
-from ragdrop.observability import stages
 
-STAGES: tuple[str, ...] = (
-    "embed",
-    "bm25",
-    "vector",
-    "fusion",
-    "rerank",
-    "cache",
-    "chunking",
-    "upsert",
-    "delete",
-    "retrieve",
-    "postprocess",
-    "synthesize",
-    "query",
-    "ingest",
-)
+from ragdrop.core.protocols import WriteEvent, WriteKind
+from ragdrop.observability import stages
+from ragdrop.observability.sources import MetricsSource
+from ragdrop.observability.stages import Stage
+
+# One label per stage, derived from the enum so the two cannot drift.
+STAGES: tuple[str, ...] = tuple(member.value for member in Stage)
 # The same vocabulary (and metric family) as `ragdrop.cache.SafeCache`'s own counter.
 CACHE_EVENTS: tuple[str, ...] = ("hits", "misses", "evictions", "rejected")
 _CACHE_EVENT_ALIASES = {"hit": "hits", "miss": "misses", "eviction": "evictions"}
@@ -146,7 +135,7 @@ class RagdropMetrics:
             registry=reg,
         )
         self._attached = False
-        self._watched: Any = None
+        self._watched: list[MetricsSource] = []
 
     # -- listeners ---------------------------------------------------------------------------
     def attach(self) -> RagdropMetrics:
@@ -192,32 +181,27 @@ class RagdropMetrics:
         elif kind == "gauge" and name == "bm25_terms":
             self.bm25_terms.set(value)
 
-    def observe_write(self, event: Any) -> None:
+    def observe_write(self, event: WriteEvent) -> None:
         """Vector store write listener (``CachedQdrantVectorStore.add_write_listener``)."""
-        kind = getattr(event, "kind", "")
-        count = len(getattr(event, "node_ids", None) or getattr(event, "nodes", None) or ())
-        if kind == "add":
+        count = len(event.node_ids or event.nodes)
+        if event.kind == WriteKind.ADD:
             self.points_upserted.inc(count)
-        elif kind in ("delete", "delete_nodes"):
+        elif event.kind in (WriteKind.DELETE, WriteKind.DELETE_NODES):
             self.points_deleted.inc(count)
 
-    def watch_pipeline(self, pipeline: Any) -> None:
-        """Follow a `RagPipeline`'s built components: points written/deleted by its vector
-        store, and the size of its BM25 index read at scrape time.
+    def watch_pipeline(self, pipeline: MetricsSource) -> None:
+        """Follow a pipeline (a `MetricsSource`, e.g. a `RagPipeline`): the points its vector
+        store writes and deletes, and its BM25 index size, read at scrape time.
 
-        Cheap to call often: it only acts when the pipeline has rebuilt its components.
+        Idempotent and cheap: it builds nothing; the pipeline keeps the listener across
+        rebuilds of its components.
         """
-        parts = pipeline.components
-        if parts is self._watched:
+        if any(watched is pipeline for watched in self._watched):
             return
-        self._watched = parts
-        add_listener = getattr(parts.vector_store, "add_write_listener", None)
-        if callable(add_listener):
-            add_listener(self.observe_write)
-        index = bm25_index_of(parts.retriever)
-        if index is not None:
-            self.bm25_documents.set_function(lambda: float(len(index)))
-            self.bm25_terms.set_function(lambda: float(bm25_term_count(index)))
+        self._watched.append(pipeline)
+        pipeline.add_write_listener(self.observe_write)
+        self.bm25_documents.set_function(lambda: float(pipeline.index_stats().bm25_documents or 0))
+        self.bm25_terms.set_function(lambda: float(pipeline.index_stats().bm25_terms or 0))
 
     # -- direct recording --------------------------------------------------------------------
     def record_error(self, component: str, error: BaseException | type[BaseException]) -> None:
@@ -274,19 +258,3 @@ def cache_events_counter(registry: CollectorRegistry, namespace: str = "ragdrop"
         )
         setattr(registry, attribute, counter)
     return counter
-
-
-def bm25_index_of(retriever: Any) -> Any:
-    """The `BM25Index` behind a hybrid or BM25 retriever, or None."""
-    bm25 = getattr(retriever, "bm25", None) or retriever
-    index = getattr(bm25, "index", None)
-    return index if index is not None and hasattr(index, "__len__") else None
-
-
-def bm25_term_count(index: Any) -> int:
-    """Distinct terms of a `BM25Index` (its vocabulary)."""
-    count = getattr(index, "n_terms", None)
-    if count is not None:
-        return int(count)
-    # BM25Index has no public vocabulary size yet; its term -> id map is the vocabulary.
-    return len(getattr(index, "_vocab", ()))

@@ -1,12 +1,24 @@
 """Per-stage timing shared by every component: one hook, many listeners.
 
-Components wrap each stage in ``stage("name")`` and report counts with ``record_count`` /
+Components wrap each stage in ``stage(Stage.X)`` and report counts with ``record_count`` /
 ``record_gauge``; metrics (``RagdropMetrics``) and anything else subscribe as listeners.
 Every stage is also a LlamaIndex instrumentation span (``ragdrop.stage.<name>``).
+
+Example:
+    >>> with record_stages() as times, stage(Stage.EMBED):
+    ...     pass
+    >>> list(times)
+    ['embed']
+    >>> with stage("embedding"):
+    ...     pass
+    Traceback (most recent call last):
+    ...
+    ValueError: stage must be one of ['chunking', 'embed', 'upsert', 'optimize', 'retrieve', 'bm25', 'vector', 'fusion', 'cache', 'postprocess', 'rerank', 'synthesize'], got 'embedding'
 """
 
 from __future__ import annotations
 
+import enum
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -14,6 +26,35 @@ from contextvars import ContextVar
 from typing import Literal
 
 from ragdrop.observability.spans import stage_span
+
+
+class Stage(enum.StrEnum):
+    """Every stage a ragdrop component times; the metrics keep one label per member."""
+
+    # ingestion
+    CHUNKING = "chunking"
+    EMBED = "embed"  # documents at ingestion, the question at query time
+    UPSERT = "upsert"
+    OPTIMIZE = "optimize"  # Qdrant Edge building its HNSW index after an ingestion
+    # questions
+    RETRIEVE = "retrieve"
+    BM25 = "bm25"
+    VECTOR = "vector"
+    FUSION = "fusion"
+    CACHE = "cache"
+    POSTPROCESS = "postprocess"
+    RERANK = "rerank"
+    SYNTHESIZE = "synthesize"
+
+
+def as_stage(name: Stage | str) -> Stage:
+    """``name`` as a `Stage`; ValueError naming the allowed values for anything else."""
+    try:
+        return Stage(name)
+    except ValueError:
+        allowed = [member.value for member in Stage]
+        raise ValueError(f"stage must be one of {allowed}, got {name!r}") from None
+
 
 StageListener = Callable[[str, float, BaseException | None], None]
 MeasureKind = Literal["count", "gauge"]
@@ -68,8 +109,9 @@ def record_gauge(name: str, value: float, label: str = "") -> None:
 
 
 @contextmanager
-def stage(name: str) -> Iterator[None]:
-    """Time a block as stage ``name`` (embed, bm25, vector, fusion, rerank, cache, ...)."""
+def stage(name: Stage | str) -> Iterator[None]:
+    """Time a block as stage ``name``: a `Stage` (or its value; any other string raises)."""
+    name = as_stage(name).value
     start = time.perf_counter()
     error: BaseException | None = None
     try:

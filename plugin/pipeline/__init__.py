@@ -3,7 +3,8 @@
 from ragdrop.pipeline.config import PipelineConfig
 from ragdrop.pipeline.documents import DocumentLoadError, load_directory, load_pydoc_topics
 from ragdrop.pipeline.manifest import IngestManifest, ManifestError, document_hash
-from ragdrop.pipeline.rag import IngestReport, RagAnswer, RagPipeline, Source
+from ragdrop.pipeline.rag import RagPipeline
+from ragdrop.pipeline.results import IngestReport, RagAnswer, Source
 
 __all__ = [
     "DocumentLoadError",

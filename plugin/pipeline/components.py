@@ -5,6 +5,7 @@ One function per role, so each component swaps in at exactly one place.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from llama_index.core import VectorStoreIndex
@@ -13,8 +14,56 @@ from llama_index.core.node_parser import NodeParser
 from llama_index.core.postprocessor.types import BaseNodePostprocessor
 from llama_index.core.retrievers import BaseRetriever
 from llama_index.core.vector_stores.types import BasePydanticVectorStore, MetadataFilters
+from qdrant_client import QdrantClient
+
+from ragdrop.cache import CachedEmbedding
 from ragdrop.embeddings import SentenceTransformerEmbedding
+from ragdrop.node_parsers import FixedSizeNodeParser, SemanticNodeParser
 from ragdrop.pipeline.config import PipelineConfig
+from ragdrop.postprocessors import (
+    DEFAULT_RERANK_MODEL,
+    RERANK_MODEL_ENV,
+    CrossEncoderReranker,
+    find_cross_encoder,
+)
+from ragdrop.retrievers import HybridRetriever, bm25_sparse_functions, store_bm25
+from ragdrop.retrievers.hybrid import DEFAULT_RRF_K
+from ragdrop.vector_stores import CachedQdrantVectorStore, embedded_client
+
+
+@dataclass
+class Components:
+    """The built parts of a pipeline."""
+
+    embed_model: BaseEmbedding
+    node_parser: NodeParser
+    client: Any  # a QdrantClient, or the embedded Qdrant Edge client with the same surface
+    vector_store: BasePydanticVectorStore
+    index: VectorStoreIndex
+    retriever: BaseRetriever
+    postprocessors: list[BaseNodePostprocessor]
+    rerank_status: str
+
+
+def build_components(config: PipelineConfig) -> Components:
+    """Every part of the pipeline (the models are loaded lazily, at first use)."""
+    embed_model = build_embed_model(config)
+    node_parser = build_node_parser(config, embed_model)
+    client = build_qdrant_client(config)
+    vector_store = build_vector_store(config, client, embed_model)
+    index = VectorStoreIndex.from_vector_store(vector_store, embed_model=embed_model)
+    retriever = build_retriever(config, index, vector_store, embed_model)
+    postprocessors, rerank_status = build_postprocessors(config)
+    return Components(
+        embed_model,
+        node_parser,
+        client,
+        vector_store,
+        index,
+        retriever,
+        postprocessors,
+        rerank_status,
+    )
 
 
 def build_embed_model(config: PipelineConfig) -> BaseEmbedding:
@@ -22,8 +71,6 @@ def build_embed_model(config: PipelineConfig) -> BaseEmbedding:
     model = SentenceTransformerEmbedding(model_name=config.embed_model)
     if not config.cache:
         return model
-    from ragdrop.cache import CachedEmbedding
-
     return CachedEmbedding(embed_model=model, cache_dir=config.cache_dir)
 
 
@@ -33,8 +80,6 @@ def build_node_parser(config: PipelineConfig, embed_model: BaseEmbedding) -> Nod
     Sizes count the embed model's own tokens (its tokenizer is read lazily, at the first
     parse); a model without a tokenizer (an API model) is measured in tiktoken tokens.
     """
-    from ragdrop.node_parsers import FixedSizeNodeParser, SemanticNodeParser
-
     sizing: dict[str, Any] = {"chunk_size": config.chunk_size, "embed_model": embed_model}
     if not hasattr(type(embed_model), "tokenizer"):
         sizing.update(size_unit="tiktoken", chunk_size=config.chunk_size or 256)
@@ -50,11 +95,7 @@ def build_qdrant_client(config: PipelineConfig) -> Any:
     for qdrant-client's local mode or the directory was written by it.
     """
     if config.qdrant_url:
-        from qdrant_client import QdrantClient
-
         return QdrantClient(url=config.qdrant_url, api_key=config.qdrant_api_key)
-    from ragdrop.vector_stores.edge_client import embedded_client
-
     return embedded_client(config.qdrant_path, config.qdrant_engine)
 
 
@@ -63,13 +104,8 @@ def build_vector_store(
 ) -> BasePydanticVectorStore:
     """The vector store over ``client``: query cache when ``config.cache``, and the hybrid
     (dense + sparse) layout when Qdrant itself fuses hybrid results."""
-    from ragdrop.vector_stores import CachedQdrantVectorStore
-
     hybrid: dict[str, Any] = {}
     if config.retriever == "hybrid" and config.fusion == "qdrant":
-        from ragdrop.retrievers import bm25_sparse_functions
-        from ragdrop.retrievers.hybrid import DEFAULT_RRF_K
-
         # Sparse term weights from our BM25 tokenizer (Qdrant applies the IDF), fused with
         # the same RRF constant as the client-side mode.
         # Qdrant ranks from 0, the client mode from 1: k + 1 gives the same 1 / (k + rank).
@@ -86,34 +122,49 @@ def build_retriever(
     config: PipelineConfig,
     index: VectorStoreIndex,
     vector_store: BasePydanticVectorStore,
+    embed_model: BaseEmbedding,
     filters: MetadataFilters | None = None,
+    depth: int | None = None,
 ) -> BaseRetriever:
     """The first-stage retriever over the ingested collection, restricted by ``filters``.
 
-    Called once at start-up without filters, and again for a query that has filters.
+    Called once at start-up, and again for a query that has filters or asks for more
+    passages than ``config.fused_candidates``.
     ``hybrid`` (default): BM25 over the collection's payloads (persisted under
     ``data_dir/bm25/<collection>``, following the store's writes) fused with the vector
     search by RRF, here or inside Qdrant (``fusion="qdrant"``); ``bm25``/``vector``: one side.
-    """
-    from ragdrop.retrievers import HybridRetriever, store_bm25
 
+    Args:
+        depth: passages returned (default ``config.fused_candidates``); each hybrid side
+            reads ``config.retriever_candidates``, or ``depth`` when that is larger.
+    """
+    depth = config.fused_candidates if depth is None else depth
+    per_side = max(config.retriever_candidates, depth)
     if config.retriever == "vector":
-        return index.as_retriever(similarity_top_k=config.candidates, filters=filters)
+        return index.as_retriever(similarity_top_k=depth, filters=filters)
     if config.retriever == "hybrid" and config.fusion == "qdrant":
         return HybridRetriever(
             fusion="qdrant",
             vector_store=vector_store,
-            embed_model=index._embed_model,
-            similarity_top_k=config.candidates,
+            embed_model=embed_model,
+            similarity_top_k=depth,
+            bm25_candidates=per_side,
+            vector_candidates=per_side,
             filters=filters,
         )
     bm25 = store_bm25(vector_store, persist_dir=config.data_dir / "bm25" / config.collection)
     if config.retriever == "bm25":
-        view = bm25.with_filters(filters)
-        view.similarity_top_k = config.candidates
-        return view
+        return bm25.with_filters(filters, similarity_top_k=depth)
     return HybridRetriever(
-        bm25, vector_index=index, similarity_top_k=config.candidates, filters=filters
+        bm25,
+        vector_index=index,
+        # Given, the vector side is searched for point ids only and only the fused top
+        # results are read back from Qdrant (fusion_plans.point_rrf).
+        embed_model=embed_model,
+        similarity_top_k=depth,
+        bm25_candidates=per_side,
+        vector_candidates=per_side,
+        filters=filters,
     )
 
 
@@ -124,13 +175,6 @@ def build_postprocessors(config: PipelineConfig) -> tuple[list[BaseNodePostproce
     else ``RAGDROP_RERANK_MODEL``, else ms-marco-MiniLM-L-6-v2 in the local hub cache.
     A configured model that is missing raises ModelNotAvailableError naming the fix.
     """
-    from ragdrop.postprocessors import (
-        DEFAULT_RERANK_MODEL,
-        RERANK_MODEL_ENV,
-        CrossEncoderReranker,
-        find_cross_encoder,
-    )
-
     if not config.rerank:
         return [], "reranking: off (rerank=False / --no-rerank)"
     model = find_cross_encoder(config.rerank_model)
@@ -143,7 +187,10 @@ def build_postprocessors(config: PipelineConfig) -> tuple[list[BaseNodePostproce
         )
     reranker = CrossEncoderReranker(
         model=model,
-        top_n=config.top_k,
+        # Every retrieved passage is scored whatever top_n is, so the reranker returns them
+        # all and each question keeps its own top_k: one shared reranker serves concurrent
+        # questions of different sizes without being mutated.
+        top_n=None,
         cache_dir=str(config.cache_dir) if config.cache else None,
     )
     return [reranker], f"reranking: on (model {model})"

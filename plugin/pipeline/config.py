@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from ragdrop.core.validation import Int
+from ragdrop.qdrant_edge import EmbeddedEngine
+from ragdrop.retrievers.fusion import FusionMode
 
 ChunkingMode = Literal["fixed", "semantic"]
 RetrieverMode = Literal["hybrid", "vector", "bm25"]
-FusionMode = Literal["client", "qdrant"]
-EmbeddedEngine = Literal["auto", "edge", "local"]
+# Old setting names still accepted, with a DeprecationWarning, mapped to what they really set:
+# ``candidates`` was documented as "per retriever" but always set the fused depth.
+RENAMED_SETTINGS: dict[str, str] = {"candidates": "fused_candidates"}
 
 
 class PipelineConfig(BaseModel):
@@ -33,20 +39,49 @@ class PipelineConfig(BaseModel):
         default="sentence-transformers/all-MiniLM-L6-v2", description="Embedding model."
     )
     chunking: ChunkingMode = Field(default="fixed", description="Node parser.")
-    chunk_size: int | None = Field(
+    chunk_size: Int | None = Field(
         default=None, gt=0, description="Tokens per chunk; None = the model's window."
     )
-    chunk_overlap: int = Field(default=32, ge=0, description="Tokens shared by neighbours.")
+    chunk_overlap: Int = Field(default=32, ge=0, description="Tokens shared by neighbours.")
     retriever: RetrieverMode = Field(default="hybrid", description="Retrieval mode.")
     fusion: FusionMode = Field(default="client", description="Where hybrid fusion runs.")
-    top_k: int = Field(default=5, gt=0, le=1000, description="Passages returned per question.")
-    candidates: int = Field(default=30, gt=0, le=1000, description="Candidates per retriever.")
+    top_k: Int = Field(default=5, gt=0, le=1000, description="Passages returned per question.")
+    retriever_candidates: Int = Field(
+        default=100,  # HybridRetriever's own default, tuned on three datasets
+        gt=0,
+        le=1000,
+        description="Candidates each hybrid side (BM25, vector) reads into the fusion.",
+    )
+    fused_candidates: Int = Field(
+        default=30,
+        gt=0,
+        le=1000,
+        description="Passages retrieved and handed to the reranker (the fused list's "
+        "depth); a question with a larger top_k retrieves top_k.",
+    )
     rerank_model: str | None = Field(
         default=None, description="Cross-encoder path or cached hub id; None = auto-detect."
     )
     rerank: bool = Field(default=True, description="Rerank when a cross-encoder is available.")
     cache: bool = Field(default=True, description="Cache embeddings and query results.")
-    ingest_batch_size: int = Field(default=64, gt=0, description="Documents per ingest batch.")
+    ingest_batch_size: Int = Field(default=64, gt=0, description="Documents per ingest batch.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed_settings(cls, data: object) -> object:
+        if not isinstance(data, dict) or not RENAMED_SETTINGS.keys() & data.keys():
+            return data
+        data = dict(data)
+        for old, new in RENAMED_SETTINGS.items():
+            if old not in data:
+                continue
+            if new in data:
+                raise ValueError(f"{old} is the old name of {new}: give only {new}")
+            warnings.warn(
+                f"PipelineConfig({old}=...) is deprecated: use {new}", DeprecationWarning, 2
+            )
+            data[new] = data.pop(old)
+        return data
 
     @property
     def qdrant_path(self) -> Path:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from pydoc_data.topics import topics
 
 from llama_index.core import Document
 
@@ -21,8 +22,6 @@ def load_pydoc_topics() -> list[Document]:
         >>> docs[0].metadata["source"]
         'pydoc'
     """
-    from pydoc_data.topics import topics
-
     return [
         Document(
             id_=f"pydoc:{name}",

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from llama_index.core import Document
+
+from ragdrop.core.files import atomic_write_text, private_dir, read_json
 
 MANIFEST_VERSION = 1
 
@@ -39,7 +39,8 @@ class IngestManifest:
     """A JSON map ``document id -> content hash`` plus the settings that shaped the index.
 
     Args:
-        path: the manifest file; written atomically (temp file + rename).
+        path: the manifest file; written atomically (temp file + rename), read without
+            following a symlink; its directory must be private (`private_dir`).
         fingerprint: everything that changes the stored vectors (model, chunking, ...). A
             manifest written under another fingerprint is treated as empty.
     """
@@ -55,7 +56,7 @@ class IngestManifest:
         if not self.path.exists():
             return
         try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
+            data = read_json(self.path)
         except (OSError, ValueError) as exc:
             raise ManifestError(
                 f"{self.path}: unreadable ingestion manifest ({exc}); delete it to re-index"
@@ -75,7 +76,7 @@ class IngestManifest:
 
     def save(self) -> None:
         """Write the manifest atomically: readers see the old or the new file, never half."""
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        private_dir(self.path.parent)
         body = json.dumps(
             {
                 "version": MANIFEST_VERSION,
@@ -85,16 +86,7 @@ class IngestManifest:
             sort_keys=True,
             indent=1,
         )
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".manifest-", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(body)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_write_text(self.path, body)
 
     def forget(self, doc_ids: Iterable[str]) -> None:
         """Drop documents (before their points are rewritten or deleted)."""

@@ -6,101 +6,28 @@ import asyncio
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from llama_index.core import Document, Settings, VectorStoreIndex
-from llama_index.core.base.embeddings.base import BaseEmbedding
-from llama_index.core.node_parser import NodeParser
-from llama_index.core.postprocessor.types import BaseNodePostprocessor
+from llama_index.core import Document, Settings, get_response_synthesizer
 from llama_index.core.retrievers import BaseRetriever
 from llama_index.core.schema import BaseNode, MetadataMode, NodeWithScore, QueryBundle
-from llama_index.core.vector_stores.types import BasePydanticVectorStore, MetadataFilters
-from ragdrop.observability.stages import record_stages, stage
-from ragdrop.pipeline import components
+from llama_index.core.vector_stores.types import MetadataFilters
+from tqdm import tqdm
+
+from ragdrop.core.protocols import NotifyingStore, WriteListener
+from ragdrop.core.validation import is_int
+from ragdrop.observability.health import HealthMonitor, HealthReport
+from ragdrop.observability.sources import IndexStats
+from ragdrop.observability.stages import Stage, record_stages, stage
 from ragdrop.pipeline.answer import extractive_answer
+from ragdrop.pipeline.components import Components, build_components, build_retriever
 from ragdrop.pipeline.config import PipelineConfig
+from ragdrop.pipeline.health import readiness_checks
 from ragdrop.pipeline.manifest import IngestManifest, document_hash
+from ragdrop.pipeline.results import IngestReport, RagAnswer, Source
+from ragdrop.retrievers import BM25Retriever, HybridRetriever
 
-# Metadata keys that carry per-stage scores rather than document metadata.
-_SCORE_KEYS = ("fusion", "rerank")
-
-
-@dataclass
-class Source:
-    """One passage behind an answer."""
-
-    node_id: str
-    ref_doc_id: str | None
-    score: float
-    text: str
-    metadata: dict[str, Any]
-    scores: dict[str, Any]
-
-
-@dataclass
-class RagAnswer:
-    """An answer, the passages it came from, and the seconds spent per stage."""
-
-    question: str
-    answer: str
-    sources: list[Source]
-    timings: dict[str, float]
-    mode: str
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-serialisable dict."""
-        return asdict(self)
-
-
-@dataclass
-class IngestReport:
-    """What an ingestion changed."""
-
-    added: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    deleted: int = 0
-    skipped_empty: int = 0
-    nodes_written: int = 0
-    seconds: float = 0.0
-    rebuilt: bool = False
-    documents: list[str] = field(default_factory=list)
-
-    @property
-    def changed(self) -> int:
-        return self.added + self.updated + self.deleted
-
-
-@dataclass
-class Components:
-    """The built parts of a pipeline."""
-
-    embed_model: BaseEmbedding
-    node_parser: NodeParser
-    client: Any
-    vector_store: BasePydanticVectorStore
-    index: VectorStoreIndex
-    retriever: BaseRetriever
-    postprocessors: list[BaseNodePostprocessor]
-    rerank_status: str
-
-
-def _to_source(item: NodeWithScore) -> Source:
-    node = item.node
-    metadata = dict(node.metadata)
-    scores: dict[str, Any] = {"final": float(item.score) if item.score is not None else None}
-    for key in _SCORE_KEYS:
-        if key in metadata:
-            scores[key] = metadata.pop(key)
-    return Source(
-        node_id=node.node_id,
-        ref_doc_id=node.ref_doc_id,
-        score=scores["final"] if scores["final"] is not None else 0.0,
-        text=node.get_content(metadata_mode=MetadataMode.NONE),
-        metadata=metadata,
-        scores=scores,
-    )
+__all__ = ["Components", "IngestReport", "RagAnswer", "RagPipeline", "Source"]
 
 
 def _llm_configured() -> bool:
@@ -114,17 +41,32 @@ class RagPipeline:
 
     Args:
         config: every setting; the defaults are the best pipeline ragdrop has.
+        health_retry_seconds: after a failed model load, `health` retries at most this often.
 
     Example:
-        >>> pipeline = RagPipeline(PipelineConfig(data_dir=Path("/tmp/rag")))
-        >>> pipeline.ingest(load_pydoc_topics())
-        >>> print(pipeline.query("How does the with statement work?").answer)
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> docs = [Document(text="Qdrant is a vector database written in Rust.", id_="qdrant")]
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     with RagPipeline(PipelineConfig(data_dir=Path(tmp), rerank=False)) as pipeline:
+        ...         report = pipeline.ingest(docs)
+        ...         answer = pipeline.query("Which language is Qdrant written in?", top_k=1)
+        >>> report.added, [source.ref_doc_id for source in answer.sources]
+        (1, ['qdrant'])
     """
 
-    def __init__(self, config: PipelineConfig | None = None) -> None:
+    def __init__(
+        self, config: PipelineConfig | None = None, *, health_retry_seconds: float = 60.0
+    ) -> None:
         self.config = config or PipelineConfig()
         self._components: Components | None = None
         self._lock = threading.RLock()
+        self._write_listeners: list[WriteListener] = []
+        self._health = HealthMonitor(
+            readiness=readiness_checks(
+                self.config, lambda: self.components, retry_seconds=health_retry_seconds
+            )
+        )
 
     # -- construction -------------------------------------------------------------------
 
@@ -133,28 +75,33 @@ class RagPipeline:
         """The built components (built on first access: loads models, opens Qdrant)."""
         with self._lock:
             if self._components is None:
-                self._components = self._build()
+                parts = build_components(self.config)
+                if isinstance(parts.vector_store, NotifyingStore):
+                    for listener in self._write_listeners:
+                        parts.vector_store.add_write_listener(listener)
+                self._components = parts
             return self._components
 
-    def _build(self) -> Components:
-        cfg = self.config
-        embed_model = components.build_embed_model(cfg)
-        node_parser = components.build_node_parser(cfg, embed_model)
-        client = components.build_qdrant_client(cfg)
-        vector_store = components.build_vector_store(cfg, client, embed_model)
-        index = VectorStoreIndex.from_vector_store(vector_store, embed_model=embed_model)
-        retriever = components.build_retriever(cfg, index, vector_store)
-        postprocessors, rerank_status = components.build_postprocessors(cfg)
-        return Components(
-            embed_model,
-            node_parser,
-            client,
-            vector_store,
-            index,
-            retriever,
-            postprocessors,
-            rerank_status,
-        )
+    def add_write_listener(self, listener: WriteListener) -> None:
+        """Call ``listener(WriteEvent)`` after every write to the vector store, including
+        stores built after a `close` (metrics count points this way)."""
+        if not callable(listener):
+            raise TypeError(f"listener must be callable, got {type(listener).__name__}")
+        with self._lock:
+            if listener not in self._write_listeners:
+                self._write_listeners.append(listener)
+            store = self._components.vector_store if self._components else None
+            if isinstance(store, NotifyingStore):
+                store.add_write_listener(listener)
+
+    def remove_write_listener(self, listener: WriteListener) -> None:
+        """Stop calling ``listener``."""
+        with self._lock:
+            if listener in self._write_listeners:
+                self._write_listeners.remove(listener)
+            store = self._components.vector_store if self._components else None
+            if isinstance(store, NotifyingStore):
+                store.remove_write_listener(listener)
 
     def fingerprint(self) -> dict[str, Any]:
         """Settings that change stored vectors: a change means re-indexing everything."""
@@ -227,8 +174,6 @@ class RagPipeline:
 
         bar = None
         if progress and todo:
-            from tqdm import tqdm
-
             bar = tqdm(total=len(todo), unit="doc", desc="Indexing")
         try:
             for i in range(0, len(todo), cfg.ingest_batch_size):
@@ -258,16 +203,16 @@ class RagPipeline:
         # Forget first: if we die after deleting points, the manifest must not claim them.
         manifest.forget(ids)
         self._delete_points(parts, ids)
-        with stage("chunking"):
+        with stage(Stage.CHUNKING):
             nodes: list[BaseNode] = parts.node_parser.get_nodes_from_documents(list(batch))
         if nodes:
-            with stage("embed"):
+            with stage(Stage.EMBED):
                 vectors = parts.embed_model.get_text_embedding_batch(
                     [n.get_content(metadata_mode=MetadataMode.EMBED) for n in nodes]
                 )
             for node, vector in zip(nodes, vectors, strict=True):
                 node.embedding = vector
-            with stage("upsert"):
+            with stage(Stage.UPSERT):
                 parts.vector_store.add(nodes)
         manifest.record({doc_id: hashes[doc_id] for doc_id in ids})
         return len(nodes)
@@ -277,7 +222,7 @@ class RagPipeline:
         optimize = getattr(parts.client, "optimize", None)
         name = self.config.collection
         if optimize is not None and parts.client.collection_exists(collection_name=name):
-            with stage("optimize"):
+            with stage(Stage.OPTIMIZE):
                 optimize(name)
 
     def _delete_points(self, parts: Components, ref_doc_ids: Sequence[str]) -> None:
@@ -305,19 +250,21 @@ class RagPipeline:
 
     # -- questions ----------------------------------------------------------------------
 
-    def _retriever_for(self, filters: MetadataFilters | None) -> BaseRetriever:
+    def _retriever_for(self, filters: MetadataFilters | None, top_k: int) -> BaseRetriever:
         parts = self.components
-        if filters is None:
+        depth = max(self.config.fused_candidates, top_k)
+        if filters is None and depth == self.config.fused_candidates:
             return parts.retriever
-        return components.build_retriever(
-            self.config, parts.index, parts.vector_store, filters=filters
+        # A question asking for more passages than the usual depth reads that many.
+        return build_retriever(
+            self.config, parts.index, parts.vector_store, parts.embed_model, filters, depth
         )
 
     def _check_question(self, question: str, top_k: int | None) -> int:
         if not isinstance(question, str) or not question.strip():
             raise ValueError("question must be a non-empty string")
         k = self.config.top_k if top_k is None else top_k
-        if not isinstance(k, int) or not 1 <= k <= 1000:
+        if not is_int(k) or not 1 <= k <= 1000:
             raise ValueError(f"top_k must be an integer from 1 to 1000, got {top_k!r}")
         return k
 
@@ -325,10 +272,8 @@ class RagPipeline:
         self, question: str, nodes: list[NodeWithScore], top_k: int
     ) -> tuple[list[NodeWithScore], str]:
         nodes = nodes[:top_k]
-        with stage("synthesize"):
+        with stage(Stage.SYNTHESIZE):
             if _llm_configured():
-                from llama_index.core import get_response_synthesizer
-
                 synth = get_response_synthesizer(llm=Settings.llm)
                 return nodes, str(synth.synthesize(question, nodes=nodes))
             return nodes, extractive_answer(question, nodes, self.components.embed_model)
@@ -345,7 +290,7 @@ class RagPipeline:
         return RagAnswer(
             question=question,
             answer=text,
-            sources=[_to_source(n) for n in nodes],
+            sources=[Source.from_node(n) for n in nodes],
             timings={k: round(v, 6) for k, v in times.items()},
             mode="llm" if _llm_configured() else "extractive",
         )
@@ -359,10 +304,10 @@ class RagPipeline:
         started = time.perf_counter()
         with record_stages() as times:
             bundle = QueryBundle(question)
-            with stage("retrieve"):
-                nodes = self._retriever_for(filters).retrieve(bundle)
+            with stage(Stage.RETRIEVE):
+                nodes = self._retriever_for(filters, k).retrieve(bundle)
             for post in parts.postprocessors:
-                with stage("postprocess"):
+                with stage(Stage.POSTPROCESS):
                     nodes = post.postprocess_nodes(nodes, query_bundle=bundle)
             nodes, text = self._synthesize(question, nodes, k)
         return self._answer(question, nodes, text, times, started)
@@ -376,26 +321,38 @@ class RagPipeline:
         started = time.perf_counter()
         with record_stages() as times:
             bundle = QueryBundle(question)
-            with stage("retrieve"):
-                nodes = await self._retriever_for(filters).aretrieve(bundle)
+            with stage(Stage.RETRIEVE):
+                nodes = await self._retriever_for(filters, k).aretrieve(bundle)
             for post in parts.postprocessors:
-                with stage("postprocess"):
+                with stage(Stage.POSTPROCESS):
                     nodes = await post.apostprocess_nodes(nodes, query_bundle=bundle)
             nodes, text = await asyncio.to_thread(self._synthesize, question, nodes, k)
         return self._answer(question, nodes, text, times, started)
 
     # -- operations ---------------------------------------------------------------------
 
-    def health(self) -> dict[str, Any]:
-        """Whether Qdrant answers and the collection exists, with its point count."""
-        parts = self.components
-        name = self.config.collection
-        try:
-            exists = bool(parts.client.collection_exists(collection_name=name))
-            count = parts.client.count(collection_name=name).count if exists else 0
-        except Exception as exc:  # any client failure means "not ready"
-            return {"ok": False, "error": type(exc).__name__}
-        return {"ok": exists, "collection": name, "points": count}
+    def health(self) -> HealthReport:
+        """Readiness: Qdrant answers, the models load, the collection's vectors fit the model,
+        and the data and cache directories are private and writable.
+
+        The first call builds the components and loads the models; later calls never reload
+        them (a failed load is retried at most every ``health_retry_seconds``).
+        """
+        return self._health.ready()
+
+    @property
+    def health_monitor(self) -> HealthMonitor:
+        """The monitor behind `health` (its checks, by name, under ``readiness``)."""
+        return self._health
+
+    def index_stats(self) -> IndexStats:
+        """Sizes of the BM25 index, if one is built; builds nothing (metrics read it)."""
+        parts = self._components
+        retriever = parts.retriever if parts is not None else None
+        bm25 = retriever.bm25 if isinstance(retriever, HybridRetriever) else retriever
+        if not isinstance(bm25, BM25Retriever):
+            return IndexStats()
+        return IndexStats(bm25_documents=len(bm25.index), bm25_terms=bm25.index.n_terms)
 
     def close(self) -> None:
         """Release Qdrant's on-disk lock and other resources."""

@@ -12,8 +12,13 @@ from llama_index.core.callbacks import CBEventType, EventPayload
 from llama_index.core.postprocessor.types import BaseNodePostprocessor
 from llama_index.core.schema import MetadataMode, NodeWithScore, QueryBundle
 from pydantic import Field, PrivateAttr, field_validator, model_validator
+
+from ragdrop.cache.keys import cache_key
+from ragdrop.cache.safe_cache import SafeCache
+from ragdrop.core.provenance import RERANK_KEY, annotate, content_without_scores
+from ragdrop.core.validation import Float, Int
 from ragdrop.embeddings.sentence_transformer import ModelNotAvailableError, resolve_model_path
-from ragdrop.observability.stages import stage
+from ragdrop.observability.stages import Stage, stage
 from ragdrop.postprocessors.cross_encoder_model import (
     BACKENDS,
     PRECISIONS,
@@ -28,10 +33,7 @@ DEFAULT_RERANK_MODEL = "cross-encoder/ms-marco-MiniLM-L-6-v2"
 # The hub renamed the repo; either name may be in a local cache.
 _DEFAULT_ALIASES = (DEFAULT_RERANK_MODEL, "cross-encoder/ms-marco-MiniLM-L6-v2")
 RERANK_MODEL_ENV = "RAGDROP_RERANK_MODEL"
-RERANK_METADATA_KEY = "rerank"
-# Per-query score provenance written by ragdrop's stages: never text for the model, or a
-# passage's score (and cache key) would change with its retrieval rank.
-_SCORE_METADATA_KEYS = ("fusion", RERANK_METADATA_KEY)
+RERANK_METADATA_KEY = RERANK_KEY
 _CACHE_NAMESPACE = "rerank"
 # Bump when the scoring changes in a way the other key fields do not capture.
 _CACHE_VERSION = 1
@@ -110,15 +112,15 @@ class CrossEncoderReranker(BaseNodePostprocessor):
     """
 
     model: str = Field(default=DEFAULT_RERANK_MODEL, description="Cross-encoder path or hub id.")
-    top_n: int | None = Field(default=5, ge=1, description="Nodes returned; None = all.")
-    score_threshold: float | None = Field(
+    top_n: Int | None = Field(default=5, ge=1, description="Nodes returned; None = all.")
+    score_threshold: Float | None = Field(
         default=None, description="Minimum score kept (after normalize); None = keep all."
     )
     normalize: bool = Field(default=False, description="Sigmoid the logits into (0, 1).")
-    max_length: int | None = Field(
+    max_length: Int | None = Field(
         default=None, ge=8, le=8192, description="Tokens per pair; None = the model's own."
     )
-    batch_size: int = Field(default=32, gt=0, le=4096, description="Pairs per forward pass.")
+    batch_size: Int = Field(default=32, gt=0, le=4096, description="Pairs per forward pass.")
     device: str = Field(default="auto", description="auto, cpu, cuda, cuda:N or mps.")
     backend: Backend = Field(default="torch", description=f"One of {list(BACKENDS)}.")
     precision: Precision = Field(
@@ -128,7 +130,7 @@ class CrossEncoderReranker(BaseNodePostprocessor):
         default=MetadataMode.EMBED, description="Metadata the cross-encoder reads with the text."
     )
     cache_dir: str | None = Field(default=None, description="Score cache directory; None = off.")
-    cache_size_limit: int = Field(default=2**28, gt=0, description="Score cache bytes on disk.")
+    cache_size_limit: Int = Field(default=2**28, gt=0, description="Score cache bytes on disk.")
 
     _runner: CrossEncoderRunner | None = PrivateAttr(default=None)
     _cache: Any = PrivateAttr(default=None)
@@ -205,8 +207,6 @@ class CrossEncoderReranker(BaseNodePostprocessor):
                     self.cache_dir,
                     self.cache_size_limit,
                 ):
-                    from ragdrop.cache.safe_cache import SafeCache
-
                     self._cache = SafeCache(
                         self.cache_dir, namespace=_CACHE_NAMESPACE, size_limit=self.cache_size_limit
                     )
@@ -237,8 +237,6 @@ class CrossEncoderReranker(BaseNodePostprocessor):
 
     @staticmethod
     def _pair_key(runner: CrossEncoderRunner, query: str, passage: str) -> str:
-        from ragdrop.cache.safe_cache import cache_key
-
         return cache_key(
             "rerank",
             version=_CACHE_VERSION,
@@ -284,7 +282,7 @@ class CrossEncoderReranker(BaseNodePostprocessor):
             return []
         query = query_bundle.query_str
         with (
-            stage("rerank"),
+            stage(Stage.RERANK),
             self.callback_manager.event(
                 CBEventType.RERANKING,
                 payload={
@@ -318,33 +316,14 @@ class CrossEncoderReranker(BaseNodePostprocessor):
 
 def _passage_text(item: NodeWithScore, mode: MetadataMode) -> str:
     """What the cross-encoder reads: text and ``mode`` metadata, minus score provenance."""
-    node = item.node
-    if mode == MetadataMode.NONE or not any(k in node.metadata for k in _SCORE_METADATA_KEYS):
-        return node.get_content(metadata_mode=mode)
-    kept = {k: v for k, v in node.metadata.items() if k not in _SCORE_METADATA_KEYS}
-    return node.model_copy(update={"metadata": kept}).get_content(metadata_mode=mode)
+    return content_without_scores(item.node, mode)
 
 
 def _with_rerank_score(item: NodeWithScore, score: float) -> NodeWithScore:
     """A copy of ``item`` scored ``score`` with the retrieval score kept in its metadata."""
-    node = item.node
     retrieval = None if item.score is None else float(item.score)
-    metadata = {
-        **node.metadata,
-        RERANK_METADATA_KEY: {"score": float(score), "retrieval_score": retrieval},
-    }
-
-    def hidden(keys: list[str]) -> list[str]:
-        return keys if RERANK_METADATA_KEY in keys else [*keys, RERANK_METADATA_KEY]
-
-    copy = node.model_copy(
-        update={
-            "metadata": metadata,
-            "excluded_embed_metadata_keys": hidden(list(node.excluded_embed_metadata_keys)),
-            "excluded_llm_metadata_keys": hidden(list(node.excluded_llm_metadata_keys)),
-        }
-    )
-    return NodeWithScore(node=copy, score=float(score))
+    record = {"score": float(score), "retrieval_score": retrieval}
+    return annotate(item, RERANK_KEY, record, float(score))
 
 
 __all__ = [

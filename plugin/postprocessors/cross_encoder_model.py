@@ -2,6 +2,11 @@
 
 Kept apart from the LlamaIndex postprocessor so the node handling, caching and ranking
 read on one screen and the model plumbing (devices, backends, truncation) on another.
+
+torch and sentence-transformers are imported inside the functions that load or run a model:
+importing them takes seconds (torch ~1.5 s, sentence-transformers ~4 s more on our 2-core
+machines, several times that under load), which `import ragdrop` and `ragdrop --help` must
+not pay.
 """
 
 from __future__ import annotations
@@ -15,16 +20,16 @@ import threading
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from ragdrop.postprocessors.scoring import length_sorted_batches, split_token_budget
 
 logger = logging.getLogger(__name__)
 
 Backend = Literal["torch", "onnx", "openvino"]
-BACKENDS: tuple[str, ...] = ("torch", "onnx", "openvino")
+BACKENDS: tuple[str, ...] = get_args(Backend)
 Precision = Literal["float32", "bfloat16", "float16", "int8"]
-PRECISIONS: tuple[str, ...] = ("float32", "bfloat16", "float16", "int8")
+PRECISIONS: tuple[str, ...] = get_args(Precision)
 # Positions beyond 512 are rare in rerankers and cost quadratic attention; a tokenizer
 # that reports no limit (transformers' 1e30 sentinel) falls back to this too.
 MAX_LENGTH_CAP = 512

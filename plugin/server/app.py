@@ -18,18 +18,23 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from llama_index.core import Document
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.process_collector import ProcessCollector
+
 from ragdrop.observability.health import HealthMonitor
 from ragdrop.observability.metrics import RagdropMetrics
 from ragdrop.pipeline.config import PipelineConfig
 from ragdrop.pipeline.rag import RagPipeline
+from ragdrop.pipeline.settings import (
+    DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_MAX_TOP_K,
+    config_from_sources,
+    server_settings_from_sources,
+)
 from ragdrop.server.concurrency import ReadWriteLock
 from ragdrop.server.jobs import JOB_ID, IngestWorker, JobJournal, document_id_for
 from ragdrop.server.schemas import DocumentsRequest, JobOut, QueryRequest
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024
-DEFAULT_MAX_TOP_K = 50
 # Documents per write-locked ingest call: questions wait for at most one such batch.
 WORKER_BATCH_LIMIT = 16
 READY_WAIT_SECONDS = 2.0
@@ -133,7 +138,7 @@ def create_app(
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     max_top_k: int = DEFAULT_MAX_TOP_K,
     metrics: RagdropMetrics | None = None,
-    health_retry_seconds: float = 60.0,
+    health_retry_seconds: float | None = None,
 ) -> FastAPI:
     """A FastAPI app serving ``pipeline_or_config``.
 
@@ -143,17 +148,32 @@ def create_app(
         api_key: when set, every endpoint except ``/health/live`` requires
             ``Authorization: Bearer <api_key>``.
         max_body_bytes: larger request bodies are refused with 413.
-        max_top_k: the largest ``top_k`` a question may ask for.
+        max_top_k: the largest ``top_k`` a question may ask for (answers are reranked to
+            that depth when a question asks for it).
         metrics: where to record metrics; default a fresh registry served at ``/metrics``.
-        health_retry_seconds: after a failed model load, readiness retries at most this often.
+        health_retry_seconds: after a failed model load, readiness retries at most this often
+            (default 60); only for a pipeline built here: a `RagPipeline` has its own.
+
+    Readiness (``/health/ready``) is `RagPipeline.health`, the same checks as ``ragdrop
+    health``; serve the app with uvicorn (``ragdrop serve`` does).
 
     Example:
-        >>> app = create_app(PipelineConfig(data_dir=Path("/tmp/rag")), api_key="s3cret")
-        >>> uvicorn.run(app, host="127.0.0.1", port=8000)
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> app = create_app(PipelineConfig(data_dir=Path(tempfile.mkdtemp())), api_key="s3cret")
+        >>> sorted(route.path for route in app.routes if route.path.startswith("/health"))
+        ['/health/live', '/health/ready']
     """
     if isinstance(pipeline_or_config, PipelineConfig):
-        pipeline, owned = RagPipeline(pipeline_or_config), True
+        retry = 60.0 if health_retry_seconds is None else health_retry_seconds
+        pipeline = RagPipeline(pipeline_or_config, health_retry_seconds=retry)
+        owned = True
     elif isinstance(pipeline_or_config, RagPipeline):
+        if health_retry_seconds is not None:
+            raise TypeError(
+                "health_retry_seconds applies to a pipeline create_app builds; pass "
+                "RagPipeline(config, health_retry_seconds=...) instead"
+            )
         pipeline, owned = pipeline_or_config, False
     else:
         raise TypeError(
@@ -174,12 +194,11 @@ def create_app(
     config = pipeline.config
     lock = ReadWriteLock()
     journal = JobJournal(config.data_dir / "jobs")
-    monitor = HealthMonitor.for_pipeline(pipeline, retry_seconds=health_retry_seconds)
+    metrics.watch_pipeline(pipeline)
 
     def ingest_batch(batch: list[dict[str, Any]]) -> dict[str, Any]:
         documents = [Document(id_=d["id"], text=d["text"], metadata=d["metadata"]) for d in batch]
         with lock.write():
-            metrics.watch_pipeline(pipeline)
             report = pipeline.ingest(documents)
         return {k: v for k, v in asdict(report).items() if k != "documents"}
 
@@ -189,7 +208,11 @@ def create_app(
         batch_size=min(config.ingest_batch_size, WORKER_BATCH_LIMIT),
         on_finish=lambda state: metrics.jobs.labels(state=state).inc(),
     )
-    monitor.liveness["ingest_worker"] = lambda: _worker_alive(worker)
+    # Liveness is the server's own (this process, its ingestion thread); readiness is the
+    # pipeline's, shared with `ragdrop health`.
+    liveness = HealthMonitor(
+        liveness={"process": lambda: "alive", "ingest_worker": lambda: _worker_alive(worker)}
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -230,7 +253,7 @@ def create_app(
     app.state.metrics = metrics
     app.state.journal = journal
     app.state.worker = worker
-    app.state.monitor = monitor
+    app.state.liveness = liveness
     app.add_middleware(LimitsAndMetricsMiddleware, max_body_bytes=max_body_bytes, metrics=metrics)
     protected = [Depends(require_key)]
 
@@ -250,7 +273,6 @@ def create_app(
         filters = body.filters.to_llama_index() if body.filters else None
         try:
             with lock.read():
-                metrics.watch_pipeline(pipeline)
                 answer = pipeline.query(body.question, top_k=body.top_k, filters=filters)
         except ValueError as exc:
             raise HTTPException(422, detail=str(exc)) from None
@@ -293,14 +315,13 @@ def create_app(
             raise HTTPException(422, detail="ref_doc_id must have 1 to 256 characters")
         with lock.write():
             # Deleted even when not recorded: a killed ingestion can leave unrecorded points.
-            metrics.watch_pipeline(pipeline)
             found = ref_doc_id in pipeline.indexed_documents()
             pipeline.delete_document(ref_doc_id)
         return {"deleted": ref_doc_id, "found": found}
 
     @app.get("/health/live")
     def live() -> JSONResponse:
-        report = monitor.live()
+        report = liveness.live()
         return JSONResponse(report.to_dict(), status_code=200 if report.ok else 503)
 
     last_ready: dict[str, Any] = {}
@@ -309,7 +330,7 @@ def create_app(
     def ready() -> JSONResponse:
         try:
             with lock.read(timeout=READY_WAIT_SECONDS):
-                report = monitor.ready()
+                report = pipeline.health()
         except TimeoutError:
             # An ingestion batch holds the index; probes must not time out meanwhile.
             body = dict(last_ready.get("body") or {"status": "ok", "checks": {}})
@@ -332,13 +353,14 @@ def _worker_alive(worker: IngestWorker) -> str:
 
 
 def create_app_from_env() -> FastAPI:
-    """App factory for ``uvicorn --factory`` and multi-worker serving: settings from RAGDROP_*."""
-    from ragdrop.cli.settings import config_from_sources
-
-    config = config_from_sources(env=os.environ)
+    """App factory for ``uvicorn --factory`` and multi-worker serving: settings from RAGDROP_*
+    (and the TOML file ``RAGDROP_CONFIG`` names), as ``ragdrop serve`` reads them."""
+    env = dict(os.environ)
+    config = config_from_sources(env=env)
+    server = server_settings_from_sources(env=env)
     return create_app(
         config,
-        api_key=os.environ.get("RAGDROP_API_KEY") or None,
-        max_body_bytes=int(os.environ.get("RAGDROP_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES)),
-        max_top_k=int(os.environ.get("RAGDROP_MAX_TOP_K", DEFAULT_MAX_TOP_K)),
+        api_key=server["api_key"],
+        max_body_bytes=server["max_body_bytes"],
+        max_top_k=server["max_top_k"],
     )

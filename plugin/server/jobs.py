@@ -20,12 +20,15 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+
+from ragdrop.core.files import atomic_write_json, open_lock_file, private_dir, read_json
 
 logger = logging.getLogger(__name__)
 
 JOB_ID = re.compile(r"^[0-9a-f]{32}$")
-PENDING = ("queued", "running")
+JobStatus = Literal["queued", "running", "done", "failed"]
+PENDING: tuple[JobStatus, ...] = ("queued", "running")
 
 
 def job_id_for(documents: Sequence[dict[str, Any]]) -> str:
@@ -41,31 +44,15 @@ def document_id_for(text: str) -> str:
     return "doc-" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:24]
 
 
-def _write_json_atomic(path: Path, value: Any) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        json.dump(value, handle, ensure_ascii=False)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
-
-
 class JobJournal:
     """Job states and payloads on disk (JSON only; nothing is unpickled).
 
     Args:
-        directory: where job files live; created 0700.
+        directory: where job files live; created 0700, refused if others may write it.
     """
 
     def __init__(self, directory: Path | str) -> None:
-        self.directory = Path(directory)
-        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.directory = private_dir(directory, "job directory")
         self._lock = threading.Lock()
 
     def _state_path(self, job_id: str) -> Path:
@@ -78,10 +65,14 @@ class JobJournal:
 
     def get(self, job_id: str) -> dict[str, Any] | None:
         """The job's state, or None if unknown."""
+        path = self._state_path(job_id)
         try:
-            return dict(json.loads(self._state_path(job_id).read_text(encoding="utf-8")))
+            state = read_json(path)
         except FileNotFoundError:
             return None
+        if not isinstance(state, dict):
+            raise ValueError(f"job file {str(path)!r} does not hold a JSON object")
+        return state
 
     def submit(self, documents: Sequence[dict[str, Any]]) -> tuple[dict[str, Any], bool]:
         """Record a job for ``documents``; returns ``(state, queued_now)``.
@@ -94,7 +85,7 @@ class JobJournal:
             if state is not None and state["status"] in PENDING:
                 return state, False
             now = time.time()
-            _write_json_atomic(self._docs_path(job_id), list(documents))
+            atomic_write_json(self._docs_path(job_id), list(documents))
             state = {
                 "job_id": job_id,
                 "status": "queued",
@@ -106,7 +97,7 @@ class JobJournal:
                 "created_at": (state or {}).get("created_at", now),
                 "updated_at": now,
             }
-            _write_json_atomic(self._state_path(job_id), state)
+            atomic_write_json(self._state_path(job_id), state)
             return state, True
 
     def update(self, job_id: str, **fields: Any) -> dict[str, Any]:
@@ -116,12 +107,16 @@ class JobJournal:
             if state is None:
                 raise KeyError(f"unknown job {job_id!r}")
             state.update(fields, updated_at=time.time())
-            _write_json_atomic(self._state_path(job_id), state)
+            atomic_write_json(self._state_path(job_id), state)
             return state
 
     def documents(self, job_id: str) -> list[dict[str, Any]]:
         """The documents of a job that is not done yet."""
-        return list(json.loads(self._docs_path(job_id).read_text(encoding="utf-8")))
+        path = self._docs_path(job_id)
+        documents = read_json(path)
+        if not isinstance(documents, list):
+            raise ValueError(f"job file {str(path)!r} does not hold a JSON list")
+        return documents
 
     def drop_documents(self, job_id: str) -> None:
         """Forget a finished job's document text."""
@@ -141,7 +136,7 @@ class JobJournal:
     @contextmanager
     def claim(self, job_id: str) -> Iterator[bool]:
         """Exclusive claim on a job across processes (a flock the kernel drops on a kill)."""
-        fd = os.open(self.directory / f"{job_id}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        fd = open_lock_file(self.directory / f"{job_id}.lock")
         try:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

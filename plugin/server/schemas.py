@@ -12,6 +12,9 @@ from llama_index.core.vector_stores.types import (
 )
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from ragdrop.core.validation import Int
+from ragdrop.server.jobs import JobStatus
+
 MetadataValue = str | int | float | bool | None
 FilterValue = str | int | float | bool | list[str] | list[int] | list[float] | None
 MAX_QUESTION_CHARS = 2_000
@@ -53,7 +56,7 @@ class QueryRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     question: str = Field(min_length=1, max_length=MAX_QUESTION_CHARS, description="The question.")
-    top_k: int | None = Field(default=None, ge=1, description="Passages returned (bounded).")
+    top_k: Int | None = Field(default=None, ge=1, description="Passages returned (bounded).")
     filters: FiltersSpec | None = Field(default=None, description="Metadata filters.")
 
     @field_validator("question")
@@ -100,7 +103,7 @@ class JobOut(BaseModel):
     """State of an ingestion job."""
 
     job_id: str
-    status: Literal["queued", "running", "done", "failed"]
+    status: JobStatus
     documents: int
     processed: int = 0
     report: dict[str, Any] = Field(default_factory=dict)

@@ -1,10 +1,6 @@
 """Vector stores: Qdrant with validated settings, exact filters, backups and a safe cache."""
 
-from ragdrop.vector_stores.edge_client import (
-    AsyncEdgeQdrantClient,
-    EdgeQdrantClient,
-    embedded_client,
-)
+from ragdrop.qdrant_edge import AsyncEdgeQdrantClient, EdgeQdrantClient, embedded_client
 from ragdrop.vector_stores.filters import query_filter, to_qdrant_filter
 from ragdrop.vector_stores.points import point_id_for
 from ragdrop.vector_stores.qdrant import CachedQdrantVectorStore, WriteEvent, client_scope

@@ -8,11 +8,11 @@ their results; a sync driver sends them through ``client`` and an async one thro
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Generator
-from dataclasses import dataclass, field
+from collections.abc import Generator
+from dataclasses import dataclass
 from typing import Any
 
-from llama_index.core.schema import BaseNode
+from ragdrop.core.protocols import WriteEvent, WriteListener
 
 
 @dataclass(frozen=True)
@@ -20,7 +20,7 @@ class Call:
     """One client method call: ``getattr(client, method)(**kwargs)``."""
 
     method: str
-    kwargs: dict[str, Any]
+    kwargs: dict[str, object]
 
 
 @dataclass(frozen=True)
@@ -30,25 +30,10 @@ class Parallel:
     calls: list[Call]
 
 
-@dataclass(frozen=True)
-class WriteEvent:
-    """What a write changed, for listeners such as a BM25 index kept in step.
-
-    ``kind`` is ``add``, ``delete`` (by ref_doc_id), ``delete_nodes``, ``clear`` (collection
-    dropped) or ``restore`` (collection replaced from a backup: rebuild from `iter_nodes`).
-    """
-
-    kind: str
-    nodes: list[BaseNode] = field(default_factory=list)
-    node_ids: list[str] = field(default_factory=list)
-    ref_doc_id: str | None = None
-
-
-WriteListener = Callable[[WriteEvent], None]
 Op = Generator[Call | Parallel, Any, Any]
 
 
-def client_scope(client: Any) -> tuple[str, str]:
+def client_scope(client: object) -> tuple[str, str]:
     """(cache scope, kind) of a qdrant-client ``QdrantClient``/``AsyncQdrantClient``.
 
     ``kind`` is ``memory``, ``path`` (both local mode), ``edge`` (Qdrant Edge at a path),

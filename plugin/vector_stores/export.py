@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 from qdrant_client.http import models as qm
+
+from ragdrop.core.files import atomic_write_text, open_nofollow, read_json
 from ragdrop.vector_stores.settings import CollectionLayout, CollectionSettings
 
 EXPORT_FORMAT = "ragdrop-qdrant-export"
@@ -82,6 +84,7 @@ def write_manifest(
     points: int,
     snapshot: dict[str, Any] | None,
 ) -> None:
+    """Write the manifest of export directory ``path`` atomically (last, once points are in)."""
     manifest = {
         "format": EXPORT_FORMAT,
         "version": EXPORT_VERSION,
@@ -91,7 +94,7 @@ def write_manifest(
         "points": points,
         "snapshot": snapshot,
     }
-    (path / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, sort_keys=True))
+    atomic_write_text(Path(path) / MANIFEST_FILE, json.dumps(manifest, indent=2, sort_keys=True))
 
 
 def read_manifest(path: Path) -> dict[str, Any]:
@@ -99,7 +102,9 @@ def read_manifest(path: Path) -> dict[str, Any]:
     file = Path(path) / MANIFEST_FILE
     if not file.is_file():
         raise ValueError(f"{str(path)!r} is not a backup directory: {MANIFEST_FILE} missing")
-    manifest = json.loads(file.read_text())
+    manifest = read_json(file)
+    if not isinstance(manifest, dict):
+        raise ValueError(f"{str(file)!r} is not a backup manifest: not a JSON object")
     if manifest.get("format") != EXPORT_FORMAT or manifest.get("version") != EXPORT_VERSION:
         raise ValueError(
             f"{str(file)!r}: unsupported backup format {manifest.get('format')!r} "
@@ -109,7 +114,7 @@ def read_manifest(path: Path) -> dict[str, Any]:
 
 
 def iter_point_lines(path: Path, layout: CollectionLayout) -> Iterator[qm.PointStruct]:
-    with (Path(path) / POINTS_FILE).open(encoding="utf-8") as handle:
+    with open_nofollow(Path(path) / POINTS_FILE, "r") as handle:
         for line in handle:
             if line.strip():
                 yield point_from_json(json.loads(line), layout)

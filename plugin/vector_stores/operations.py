@@ -9,15 +9,19 @@ and async drivers run the same code. Snapshots use qdrant-client's ``create_snap
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from qdrant_client.async_client_base import AsyncQdrantBase
+from qdrant_client.client_base import QdrantBase
 from qdrant_client.http import models as qm
-from ragdrop.vector_stores.calls import Call, Op, WriteEvent
+
+from ragdrop.core.files import atomic_file, fsync_dir, open_nofollow, private_dir
+from ragdrop.core.protocols import WriteEvent, WriteKind
+from ragdrop.vector_stores.calls import Call, Op
+from ragdrop.vector_stores.collection import CollectionState
 from ragdrop.vector_stores.export import (
     MANIFEST_FILE,
     POINTS_FILE,
@@ -29,14 +33,14 @@ from ragdrop.vector_stores.export import (
 )
 from ragdrop.vector_stores.settings import CollectionLayout, read_layout
 
-if TYPE_CHECKING:
-    from ragdrop.vector_stores.qdrant import CachedQdrantVectorStore
+# The client a backup reads its server's address from (``init_options``), if any.
+ClientLike = QdrantBase | AsyncQdrantBase | None
 
 
-def health_op(store: CachedQdrantVectorStore) -> Op:
+def health_op(state: CollectionState) -> Op:
     """Reachability, status, point count, layout and config drift; never raises."""
     report: dict[str, Any] = {
-        "collection": store.collection_name,
+        "collection": state.name,
         "reachable": False,
         "exists": False,
         "status": None,
@@ -46,18 +50,18 @@ def health_op(store: CachedQdrantVectorStore) -> Op:
         "error": None,
     }
     try:
-        exists = yield Call("collection_exists", {"collection_name": store.collection_name})
+        exists = yield Call("collection_exists", {"collection_name": state.name})
         report["reachable"] = True
         report["exists"] = bool(exists)
         if exists:
-            info = yield Call("get_collection", {"collection_name": store.collection_name})
-            layout = read_layout(info, store.collection_name)
-            count = yield Call("count", {"collection_name": store.collection_name, "exact": True})
+            info = yield Call("get_collection", {"collection_name": state.name})
+            layout = read_layout(info, state.name)
+            count = yield Call("count", {"collection_name": state.name, "exact": True})
             report["status"] = str(getattr(info.status, "value", info.status))
             report["points"] = int(count.count)
             report["layout"] = layout.model_dump()
-            drift = store.settings.drift(info, local=store._local)
-            if store.enable_hybrid and layout.sparse_name is None:
+            drift = state.fields.settings.drift(info, local=state.local)
+            if state.fields.enable_hybrid and layout.sparse_name is None:
                 drift.append("enable_hybrid=True but the collection has no sparse vector")
             report["drift"] = drift
     except Exception as exc:  # health reports, it never raises
@@ -65,64 +69,55 @@ def health_op(store: CachedQdrantVectorStore) -> Op:
     return report
 
 
-def backup_op(store: CachedQdrantVectorStore, path: Path, snapshot: bool) -> Op:
+def backup_op(state: CollectionState, client: ClientLike, path: Path, snapshot: bool) -> Op:
     """Portable export of the collection (and a server snapshot where supported)."""
-    layout = yield from store._ensure_layout()
+    layout = yield from state.ensure_layout()
     if layout is None:
-        raise ValueError(f"collection {store.collection_name!r} does not exist; nothing to back up")
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        raise ValueError(f"collection {state.name!r} does not exist; nothing to back up")
+    private_dir(path, "backup directory")
     # An older backup here stops being one before anything of the new one is written: a
     # failure below leaves no manifest, so nothing half-written reads as a complete backup.
     (path / MANIFEST_FILE).unlink(missing_ok=True)
-    _fsync_dir(path)
+    fsync_dir(path)
     snap_info: dict[str, Any] | None = None
     if snapshot:
         try:
-            desc = yield Call(
-                "create_snapshot", {"collection_name": store.collection_name, "wait": True}
-            )
-            listed = yield Call("list_snapshots", {"collection_name": store.collection_name})
-            url = _snapshot_url(store.client or store.aclient, store.collection_name, desc.name)
+            desc = yield Call("create_snapshot", {"collection_name": state.name, "wait": True})
+            listed = yield Call("list_snapshots", {"collection_name": state.name})
+            url = _snapshot_url(client, state.name, desc.name)
             snap_info = {
                 "name": desc.name,
                 "location": url,
                 "available": [s.name for s in listed],
-                "file": _download_snapshot(store.client or store.aclient, url, desc.name, path),
+                "file": _download_snapshot(client, url, desc.name, path),
             }
         except (NotImplementedError, AttributeError):
             snap_info = None  # local mode and adapters: portable export only
     count = 0
-    fd, tmp_name = tempfile.mkstemp(dir=path, prefix=f".{POINTS_FILE}.", suffix=".tmp")
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            offset = None
-            while True:
-                records, offset = yield Call(
-                    "scroll",
-                    {
-                        "collection_name": store.collection_name,
-                        "limit": 512,
-                        "offset": offset,
-                        "with_payload": True,
-                        "with_vectors": True,
-                    },
-                )
-                for record in records:
-                    handle.write(json.dumps(point_to_json(record), ensure_ascii=False) + "\n")
-                count += len(records)
-                if offset is None:
-                    break
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path / POINTS_FILE)
-    finally:
-        tmp.unlink(missing_ok=True)
-    _write_manifest_atomic(
+    with atomic_file(path / POINTS_FILE) as handle:
+        offset = None
+        while True:
+            records, offset = yield Call(
+                "scroll",
+                {
+                    "collection_name": state.name,
+                    "limit": 512,
+                    "offset": offset,
+                    "with_payload": True,
+                    "with_vectors": True,
+                },
+            )
+            for record in records:
+                line = json.dumps(point_to_json(record), ensure_ascii=False) + "\n"
+                handle.write(line.encode("utf-8"))
+            count += len(records)
+            if offset is None:
+                break
+    write_manifest(
         path,
-        collection=store.collection_name,
+        collection=state.name,
         layout=layout,
-        settings=store.settings,
+        settings=state.fields.settings,
         points=count,
         snapshot=snap_info,
     )
@@ -130,14 +125,14 @@ def backup_op(store: CachedQdrantVectorStore, path: Path, snapshot: bool) -> Op:
 
 
 def restore_op(
-    store: CachedQdrantVectorStore, path: Path, overwrite: bool, use_snapshot: bool
+    state: CollectionState, client: ClientLike, path: Path, overwrite: bool, use_snapshot: bool
 ) -> Op:
     """Recreate the collection from a backup directory."""
     manifest = read_manifest(path)
     layout = CollectionLayout(**manifest["layout"])
     snap = manifest.get("snapshot")
     if use_snapshot:
-        if not snap or store._local:
+        if not snap or state.local:
             raise ValueError(
                 "use_snapshot=True needs a server client and a backup with a snapshot; "
                 "use_snapshot=False restores the portable export instead"
@@ -150,12 +145,12 @@ def restore_op(
         try:
             yield Call(
                 "recover_snapshot",
-                {"collection_name": store.collection_name, "location": location, "wait": True},
+                {"collection_name": state.name, "location": location, "wait": True},
             )
         finally:
-            store._layout = None
-            store._bump()
-        store._notify(WriteEvent("restore"))
+            state.forget_layout()
+            state.invalidate()
+        state.notify(WriteEvent(WriteKind.RESTORE))
         return {"points": manifest.get("points"), "snapshot": True}
     expected = manifest.get("points")
     if not isinstance(expected, int) or isinstance(expected, bool) or expected < 0:
@@ -174,45 +169,45 @@ def restore_op(
             f"{len(seen)} points, the manifest says {expected}"
         )
     del seen
-    exists = yield Call("collection_exists", {"collection_name": store.collection_name})
+    exists = yield Call("collection_exists", {"collection_name": state.name})
     if exists:
         if not overwrite:
             raise ValueError(
-                f"collection {store.collection_name!r} already exists and overwrite=False; "
+                f"collection {state.name!r} already exists and overwrite=False; "
                 "pass overwrite=True to replace it or restore into another collection"
             )
-        yield Call("delete_collection", {"collection_name": store.collection_name})
-    store._layout = None
+        yield Call("delete_collection", {"collection_name": state.name})
+    state.forget_layout()
     count = 0
     try:
         yield Call(
             "create_collection",
-            layout_create_kwargs(store.settings, store.collection_name, layout),
+            layout_create_kwargs(state.fields.settings, state.name, layout),
         )
         batch: list[qm.PointStruct] = []
         for _, point in _read_points(path, layout):
             batch.append(point)
-            if len(batch) >= store.batch_size:
+            if len(batch) >= state.fields.batch_size:
                 yield Call(
                     "upsert",
-                    {"collection_name": store.collection_name, "points": batch, "wait": True},
+                    {"collection_name": state.name, "points": batch, "wait": True},
                 )
                 count += len(batch)
                 batch = []
         if batch:
             yield Call(
                 "upsert",
-                {"collection_name": store.collection_name, "points": batch, "wait": True},
+                {"collection_name": state.name, "points": batch, "wait": True},
             )
             count += len(batch)
-        stored = yield Call("count", {"collection_name": store.collection_name, "exact": True})
+        stored = yield Call("count", {"collection_name": state.name, "exact": True})
     finally:
-        store._bump()
-    store._notify(WriteEvent("restore"))
+        state.invalidate()
+    state.notify(WriteEvent(WriteKind.RESTORE))
     if int(stored.count) != expected:
         raise ValueError(
             f"restore from {str(path)!r} left {int(stored.count)} points in collection "
-            f"{store.collection_name!r}, the manifest says {expected}"
+            f"{state.name!r}, the manifest says {expected}"
         )
     return {"points": count, "snapshot": False}
 
@@ -220,7 +215,7 @@ def restore_op(
 def _read_points(path: Path, layout: CollectionLayout) -> Iterator[tuple[int, qm.PointStruct]]:
     """(line number, point) of each exported line; ValueError naming the backup otherwise."""
     try:
-        with (Path(path) / POINTS_FILE).open(encoding="utf-8") as handle:
+        with open_nofollow(Path(path) / POINTS_FILE, "r") as handle:
             for lineno, line in enumerate(handle, 1):
                 if not line.strip():
                     continue
@@ -236,34 +231,6 @@ def _read_points(path: Path, layout: CollectionLayout) -> Iterator[tuple[int, qm
         raise ValueError(f"backup at {str(path)!r}: cannot read {POINTS_FILE}: {exc}") from exc
     except UnicodeDecodeError as exc:
         raise ValueError(f"backup at {str(path)!r}: {POINTS_FILE} is not UTF-8: {exc}") from exc
-
-
-def _fsync_dir(path: Path) -> None:
-    """Make renames and unlinks in ``path`` durable where the platform allows it."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return  # e.g. Windows: directories cannot be opened
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def _write_manifest_atomic(path: Path, **fields: Any) -> None:
-    """`write_manifest` into a scratch directory, then one ``os.replace`` into ``path``."""
-    scratch = Path(tempfile.mkdtemp(dir=path, prefix=f".{MANIFEST_FILE}."))
-    try:
-        write_manifest(scratch, **fields)
-        with (scratch / MANIFEST_FILE).open("rb+") as handle:
-            os.fsync(handle.fileno())
-        os.replace(scratch / MANIFEST_FILE, path / MANIFEST_FILE)
-        _fsync_dir(path)
-    finally:
-        (scratch / MANIFEST_FILE).unlink(missing_ok=True)
-        scratch.rmdir()
 
 
 def _snapshot_url(client: Any, collection: str, name: str) -> str | None:
@@ -288,7 +255,7 @@ def _download_snapshot(client: Any, url: str | None, name: str, path: Path) -> s
     if opts.get("api_key"):
         request.add_header("api-key", str(opts["api_key"]))
     target = path / name
-    with urllib.request.urlopen(request, timeout=600) as response, target.open("wb") as out:  # noqa: S310
+    with urllib.request.urlopen(request, timeout=600) as response, atomic_file(target) as out:  # noqa: S310
         while chunk := response.read(1 << 20):
             out.write(chunk)
     return str(target)

@@ -5,11 +5,13 @@ Both the sync and the async path call these, so a query means the same thing on 
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
 
 import numpy as np
 from llama_index.core.vector_stores.types import VectorStoreQuery, VectorStoreQueryMode
 from qdrant_client.http import models as qm
+
+from ragdrop.core import validation as check
 from ragdrop.vector_stores.points import validate_query_vector
 from ragdrop.vector_stores.settings import CollectionLayout, CollectionSettings
 
@@ -31,14 +33,18 @@ def check_query(query: VectorStoreQuery) -> None:
         raise ValueError(f"mode {query.mode.value!r} needs query.query_str")
 
 
-def search_params(kwargs: dict[str, Any], settings: CollectionSettings) -> Any:
+def search_params(
+    kwargs: Mapping[str, object], settings: CollectionSettings
+) -> qm.SearchParams | None:
     """``SearchParams`` from query kwargs (``search_params`` or ``hnsw_ef``/``exact``)."""
     params = kwargs.get("search_params")
     if isinstance(params, dict):
         return qm.SearchParams(**params)
     if params is not None:
-        return params
-    return settings.search_params(kwargs.get("hnsw_ef"), kwargs.get("exact"))
+        return check.instance("search_params", params, qm.SearchParams)
+    hnsw_ef = check.optional_positive_int("hnsw_ef", kwargs.get("hnsw_ef"))
+    exact = check.instance("exact", kwargs.get("exact"), bool, allow_none=True)
+    return settings.search_params(hnsw_ef, exact)
 
 
 def query_points_request(
@@ -46,11 +52,11 @@ def query_points_request(
     collection: str,
     query: VectorStoreQuery,
     layout: CollectionLayout,
-    flt: Any,
-    params: Any,
+    flt: qm.Filter | None,
+    params: qm.SearchParams | None,
     sparse: qm.SparseVector | None,
     rrf_k: int,
-) -> dict[str, Any]:
+) -> dict[str, object]:
     """``query_points`` arguments: dense, sparse, or both fused by Qdrant's RRF."""
     base = {"collection_name": collection, "with_payload": True, "with_vectors": False}
     mode = query.mode
@@ -91,8 +97,14 @@ def query_points_request(
 
 
 def query_cache_fields(
-    *, scope: str, collection: str, query: VectorStoreQuery, flt: Any, params: Any, rrf_k: int
-) -> dict[str, Any]:
+    *,
+    scope: str,
+    collection: str,
+    query: VectorStoreQuery,
+    flt: qm.Filter | None,
+    params: qm.SearchParams | None,
+    rrf_k: int,
+) -> dict[str, object]:
     """Everything that changes a query's answer, for the result cache key."""
     vector = query.query_embedding
     hybrid = query.mode == VectorStoreQueryMode.HYBRID

@@ -16,6 +16,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from qdrant_client.http import models as qm
 
+from ragdrop.core.validation import Float, Int
+
 DENSE_VECTOR_NAME = "text-dense"
 SPARSE_VECTOR_NAME = "text-sparse-new"
 LEGACY_SPARSE_VECTOR_NAME = "text-sparse"
@@ -55,15 +57,16 @@ class CollectionSettings(BaseModel):
         index_doc_id: keyword index on ``doc_id`` (as LlamaIndex's store creates).
 
     Example:
-        >>> CollectionSettings(quantization="binary", oversampling=2.0).search_params()
-        SearchParams(hnsw_ef=None, exact=False, quantization=QuantizationSearchParams(ignore=None, rescore=None, oversampling=2.0), indexed_only=None, acorn=None)
+        >>> params = CollectionSettings(quantization="binary", oversampling=2.0).search_params()
+        >>> params.exact, params.quantization.oversampling
+        (False, 2.0)
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     distance: Distance = Field(default="Cosine", description="Dense vector similarity.")
-    hnsw_m: int | None = Field(default=None, ge=0, le=1024, description="HNSW edges per node.")
-    hnsw_ef_construct: int | None = Field(
+    hnsw_m: Int | None = Field(default=None, ge=0, le=1024, description="HNSW edges per node.")
+    hnsw_ef_construct: Int | None = Field(
         default=None, ge=4, le=100_000, description="HNSW build-time candidate list size."
     )
     hnsw_on_disk: bool | None = Field(default=None, description="Store the HNSW graph on disk.")
@@ -78,14 +81,14 @@ class CollectionSettings(BaseModel):
     rescore: bool | None = Field(
         default=None, description="Re-score quantized hits with the original vectors."
     )
-    oversampling: float | None = Field(
+    oversampling: Float | None = Field(
         default=None, ge=1.0, le=100.0, description="Fetch this many times top_k, then rescore."
     )
-    hnsw_ef: int | None = Field(default=None, ge=1, description="Default query-time HNSW ef.")
+    hnsw_ef: Int | None = Field(default=None, ge=1, description="Default query-time HNSW ef.")
     exact: bool = Field(default=False, description="Default to exact (brute-force) search.")
-    shard_number: int | None = Field(default=None, ge=1, description="Shards per collection.")
-    replication_factor: int | None = Field(default=None, ge=1, description="Replicas per shard.")
-    write_consistency_factor: int | None = Field(
+    shard_number: Int | None = Field(default=None, ge=1, description="Shards per collection.")
+    replication_factor: Int | None = Field(default=None, ge=1, description="Replicas per shard.")
+    write_consistency_factor: Int | None = Field(
         default=None, ge=1, description="Replicas that must confirm a write."
     )
     on_disk_payload: bool | None = Field(default=None, description="Payloads on disk.")

@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import itertools
-import json
-import os
-import shutil
 import threading
-import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -15,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from ragdrop.core.files import building_dir
 from ragdrop.retrievers.bm25.scoring import (
     IDF_VARIANTS,
     floored_okapi_idf,
@@ -23,10 +21,9 @@ from ragdrop.retrievers.bm25.scoring import (
     okapi_idf_floor,
     saturation,
 )
+from ragdrop.retrievers.bm25.storage import StoredIndex, read_index, write_index
 from ragdrop.retrievers.bm25.tokenizer import BM25Tokenizer
 
-FORMAT_NAME = "ragdrop-bm25"
-FORMAT_VERSION = 1
 # A new segment is merged into the previous one while that one is at most this many times
 # bigger: segment sizes stay geometric, so a query touches O(log N) segments and an add of
 # 1% of the corpus never rewrites the big segment.
@@ -97,7 +94,7 @@ class BM25Index:
 
     Example:
         >>> index = BM25Index()
-        >>> index.add(["a", "b"], ["cats purr", "dogs bark"])
+        >>> index.add(["a", "b", "c"], ["cats purr", "dogs bark", "birds sing"])
         >>> index.search("purring cat", top_k=1)[0][0]
         'a'
     """
@@ -149,6 +146,12 @@ class BM25Index:
     @property
     def n_segments(self) -> int:
         return len(self._segments)
+
+    @property
+    def n_terms(self) -> int:
+        """Distinct terms in the vocabulary (terms of deleted documents included)."""
+        with self._lock:
+            return len(self._vocab)
 
     def memory_bytes(self) -> int:
         """Bytes held by the numpy arrays (postings, lengths, document frequencies)."""
@@ -376,87 +379,36 @@ class BM25Index:
         }
 
     def save(self, path: str | Path) -> None:
-        """Write the index to directory ``path`` (JSON + ``.npy``; replaced atomically)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex}")
-        tmp.mkdir(mode=0o700)
-        with self._lock:
-            header = {
-                "format": FORMAT_NAME,
-                "version": FORMAT_VERSION,
-                **self.config(),
-                "n_segments": len(self._segments),
-                "total_len": self._total_len,
-            }
-            (tmp / "header.json").write_text(json.dumps(header), encoding="utf-8")
-            vocab = sorted(self._vocab, key=self._vocab.__getitem__)
-            (tmp / "vocab.json").write_text(json.dumps(vocab), encoding="utf-8")
-            (tmp / "ids.json").write_text(json.dumps(self._keys), encoding="utf-8")
-            np.save(tmp / "df.npy", self._df, allow_pickle=False)
-            np.save(tmp / "doc_len.npy", self._doc_len, allow_pickle=False)
-            for i, seg in enumerate(self._segments):
-                for name in ("terms", "offsets", "docs", "tfs"):
-                    np.save(tmp / f"seg{i}_{name}.npy", getattr(seg, name), allow_pickle=False)
-        old = None
-        if path.exists():
-            old = path.with_name(f".{path.name}.old-{uuid.uuid4().hex}")
-            os.replace(path, old)
-        os.replace(tmp, path)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        """Write the index to directory ``path`` (see `storage`), replaced whole (`swap_dir`)."""
+        with building_dir(path) as scratch, self._lock:
+            stored = StoredIndex(
+                config=self.config(),
+                vocab=sorted(self._vocab, key=self._vocab.__getitem__),
+                keys=self._keys,
+                df=self._df,
+                doc_len=self._doc_len,
+                total_len=self._total_len,
+                segments=[(s.terms, s.offsets, s.docs, s.tfs) for s in self._segments],
+            )
+            write_index(scratch, stored)
 
     @classmethod
     def load(cls, path: str | Path) -> BM25Index:
         """Read an index written by `save` (JSON and raw arrays only; every array is checked)."""
-        path = Path(path)
-        try:
-            header = json.loads((path / "header.json").read_text(encoding="utf-8"))
-        except FileNotFoundError as exc:
-            raise FileNotFoundError(f"no BM25 index at {path} (header.json missing)") from exc
-        if header.get("format") != FORMAT_NAME or header.get("version") != FORMAT_VERSION:
-            raise ValueError(
-                f"{path} holds format {header.get('format')!r} version {header.get('version')!r};"
-                f" this ragdrop reads {FORMAT_NAME!r} version {FORMAT_VERSION}"
-            )
+        stored = read_index(path)
+        config = stored.config
         index = cls(
-            tokenizer=BM25Tokenizer.from_config(header["tokenizer"]),
-            k1=header["k1"],
-            b=header["b"],
-            epsilon=header["epsilon"],
-            idf=header["idf"],
+            tokenizer=BM25Tokenizer.from_config(config["tokenizer"]),
+            k1=config["k1"],
+            b=config["b"],
+            epsilon=config["epsilon"],
+            idf=config["idf"],
         )
-
-        def arr(name: str, kinds: str) -> np.ndarray:
-            a = np.load(path / name, allow_pickle=False)
-            if a.ndim != 1 or a.dtype.kind not in kinds:
-                raise ValueError(f"{path / name} is not a 1-D integer array")
-            return a
-
-        vocab = json.loads((path / "vocab.json").read_text(encoding="utf-8"))
-        keys = json.loads((path / "ids.json").read_text(encoding="utf-8"))
-        index._vocab = {t: i for i, t in enumerate(vocab)}
-        index._keys = keys
-        index._slot_of = {k: i for i, k in enumerate(keys) if k is not None}
-        index._df = arr("df.npy", "i").astype(np.int64)
-        index._doc_len = arr("doc_len.npy", "i").astype(np.int64)
-        index._total_len = int(header["total_len"])
-        for i in range(int(header["n_segments"])):
-            seg = _Segment(
-                arr(f"seg{i}_terms.npy", "i"),
-                arr(f"seg{i}_offsets.npy", "i"),
-                arr(f"seg{i}_docs.npy", "i"),
-                arr(f"seg{i}_tfs.npy", "u"),
-            )
-            if (
-                seg.offsets.size != seg.terms.size + 1
-                or seg.offsets[-1] != seg.docs.size
-                or seg.docs.size != seg.tfs.size
-                or (seg.docs.size and int(seg.docs.max()) >= len(keys))
-                or (seg.terms.size and int(seg.terms.max()) >= len(vocab))
-            ):
-                raise ValueError(f"{path} segment {i} is inconsistent; rebuild the index")
-            index._segments.append(seg)
-        if index._df.size != len(vocab) or index._doc_len.size != len(keys):
-            raise ValueError(f"{path} is inconsistent (vocab/ids sizes); rebuild the index")
+        index._vocab = {t: i for i, t in enumerate(stored.vocab)}
+        index._keys = stored.keys
+        index._slot_of = {k: i for i, k in enumerate(stored.keys) if k is not None}
+        index._df = stored.df
+        index._doc_len = stored.doc_len
+        index._total_len = stored.total_len
+        index._segments = [_Segment(*arrays) for arrays in stored.segments]
         return index

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
-import os
-import shutil
 import threading
-import uuid
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -17,7 +14,10 @@ from llama_index.core.callbacks.base import CallbackManager
 from llama_index.core.schema import BaseNode, MetadataMode, NodeWithScore, QueryBundle
 from llama_index.core.storage.docstore.utils import doc_to_json, json_to_doc
 from llama_index.core.vector_stores.types import MetadataFilters
-from ragdrop.observability.stages import stage
+
+from ragdrop.core import validation as check
+from ragdrop.core.files import building_dir, create_file, open_nofollow, read_json
+from ragdrop.observability.stages import Stage, stage
 from ragdrop.retrievers.bm25.index import BM25Index
 from ragdrop.retrievers.bm25.tokenizer import BM25Tokenizer
 from ragdrop.retrievers.filters import build_filter_fn
@@ -42,10 +42,14 @@ class BM25Retriever(BaseRetriever):
         metadata_mode: which metadata is indexed together with the node text.
         keep_nodes: keep the nodes in memory (and in `persist`); False when a vector store
             holds the texts (only ids and metadata are kept, nodes are fetched by id).
+        node_fetcher: ``list[str] -> list[BaseNode]`` reading nodes not kept in memory (by
+            id, e.g. from the vector store); see also `set_node_fetcher`.
 
     Example:
         >>> from llama_index.core.schema import TextNode
-        >>> r = BM25Retriever(nodes=[TextNode(text="cats purr", id_="a")], similarity_top_k=1)
+        >>> texts = {"a": "cats purr", "b": "dogs bark", "c": "birds sing"}
+        >>> nodes = [TextNode(text=text, id_=node_id) for node_id, text in texts.items()]
+        >>> r = BM25Retriever(nodes=nodes, similarity_top_k=1)
         >>> r.retrieve("purring cats")[0].node.node_id
         'a'
     """
@@ -59,21 +63,15 @@ class BM25Retriever(BaseRetriever):
         filters: MetadataFilters | None = None,
         metadata_mode: MetadataMode = MetadataMode.EMBED,
         keep_nodes: bool = True,
+        node_fetcher: Callable[[list[str]], list[BaseNode]] | None = None,
         callback_manager: CallbackManager | None = None,
         verbose: bool = False,
     ) -> None:
-        if (
-            not isinstance(similarity_top_k, int)
-            or isinstance(similarity_top_k, bool)
-            or similarity_top_k < 1
-        ):
-            raise ValueError(f"similarity_top_k must be a positive int, got {similarity_top_k!r}")
-        if filters is not None and not isinstance(filters, MetadataFilters):
-            raise TypeError(
-                f"filters must be MetadataFilters or None, got {type(filters).__name__}"
-            )
-        if index is not None and not isinstance(index, BM25Index):
-            raise TypeError(f"index must be a BM25Index, got {type(index).__name__}")
+        if node_fetcher is not None and not callable(node_fetcher):
+            raise TypeError(f"node_fetcher must be callable, got {type(node_fetcher).__name__}")
+        check.positive_int("similarity_top_k", similarity_top_k)
+        check.instance("filters", filters, MetadataFilters, allow_none=True)
+        check.instance("index", index, BM25Index, allow_none=True)
         self.index = index if index is not None else BM25Index(tokenizer=tokenizer)
         self.similarity_top_k = similarity_top_k
         self.filters = filters
@@ -84,7 +82,7 @@ class BM25Retriever(BaseRetriever):
         self._metadata: dict[str, dict[str, Any]] = {}
         self._by_ref_doc: dict[str, set[str]] = {}
         self._ref_of: dict[str, str] = {}
-        self._node_fetcher: Callable[[list[str]], list[BaseNode]] | None = None
+        self._node_fetcher = node_fetcher
         self._write_lock = threading.RLock()
         super().__init__(callback_manager=callback_manager, verbose=verbose)
         if nodes:
@@ -105,10 +103,15 @@ class BM25Retriever(BaseRetriever):
             nodes = list(index.docstore.docs.values())
         return cls(nodes=nodes, **kwargs)
 
-    def with_filters(self, filters: MetadataFilters | None) -> BM25Retriever:
-        """A view that shares this index and nodes but applies ``filters`` to every query."""
+    def with_filters(
+        self, filters: MetadataFilters | None, similarity_top_k: int | None = None
+    ) -> BM25Retriever:
+        """A view sharing this index and nodes that applies ``filters`` to every query (and
+        returns ``similarity_top_k`` results when given)."""
         view = copy.copy(self)
-        view.filters = filters
+        view.filters = check.instance("filters", filters, MetadataFilters, allow_none=True)
+        if similarity_top_k is not None:
+            view.similarity_top_k = check.positive_int("similarity_top_k", similarity_top_k)
         return view
 
     # ---- writes --------------------------------------------------------------------------
@@ -171,16 +174,22 @@ class BM25Retriever(BaseRetriever):
         """``(node_id, score)`` of the best matches, filtered (no nodes are materialised)."""
         if top_k is None:
             top_k = self.similarity_top_k
-        elif not isinstance(top_k, int) or isinstance(top_k, bool) or top_k < 1:
-            raise ValueError(f"top_k must be a positive int or None, got {top_k!r}")
+        else:
+            check.positive_int("top_k", top_k)
         accept = build_filter_fn(filters or self.filters, self._metadata.get)
-        with stage("bm25"):
+        with stage(Stage.BM25):
             return self.index.search(query, top_k=top_k, accept=accept)
 
     @property
     def kept_nodes(self) -> dict[str, BaseNode]:
         """Nodes held in memory by id (empty when ``keep_nodes=False``)."""
         return self._nodes
+
+    def set_node_fetcher(self, fetcher: Callable[[list[str]], list[BaseNode]] | None) -> None:
+        """Read nodes not kept in memory with ``fetcher(ids)`` (None: only kept nodes)."""
+        if fetcher is not None and not callable(fetcher):
+            raise TypeError(f"fetcher must be callable, got {type(fetcher).__name__}")
+        self._node_fetcher = fetcher
 
     def get_nodes(self, node_ids: Sequence[str]) -> dict[str, BaseNode]:
         """Nodes by id (from memory, or from the vector store when nodes are not kept)."""
@@ -204,36 +213,28 @@ class BM25Retriever(BaseRetriever):
     def persist(self, path: str | Path) -> None:
         """Save the index (with tokenizer), the settings and the nodes as JSON lines.
 
-        Everything is written into a temporary sibling directory that then replaces
-        ``path`` whole (renames), so a reader sees either the old or the new generation,
-        never a mix. ``path`` is owned by this retriever: other files in it are dropped.
+        Everything is written into a private scratch directory beside ``path`` that then
+        replaces it whole (`ragdrop.core.files.building_dir`), so a reader sees either the old
+        or the new generation, never a mix. ``path`` is owned by this retriever: other files
+        in it are dropped; its parent is created 0700 and refused if others may write it.
         """
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex}")
-        with self._write_lock:
-            try:
-                tmp.mkdir(mode=0o700)
-                self.index.save(tmp / "index")
-                settings = {
-                    "similarity_top_k": self.similarity_top_k,
-                    "metadata_mode": str(self.metadata_mode.value),
-                    "keep_nodes": self.keep_nodes,
-                }
-                (tmp / RETRIEVER_FILE).write_text(json.dumps(settings), encoding="utf-8")
-                with open(tmp / NODES_FILE, "w", encoding="utf-8") as fh:
-                    if self.keep_nodes:
-                        for node in self._nodes.values():
-                            fh.write(json.dumps(doc_to_json(node)) + "\n")
-                    else:
-                        for node_id, meta in self._metadata.items():
-                            ref = self._ref_of.get(node_id)
-                            row = {"id": node_id, "ref": ref, "metadata": meta}
-                            fh.write(json.dumps(row) + "\n")
-                _swap_in(tmp, path)
-            except BaseException:
-                shutil.rmtree(tmp, ignore_errors=True)
-                raise
+        settings = {
+            "similarity_top_k": self.similarity_top_k,
+            "metadata_mode": str(self.metadata_mode.value),
+            "keep_nodes": self.keep_nodes,
+        }
+        with self._write_lock, building_dir(path) as scratch:
+            self.index.save(scratch / "index")
+            with create_file(scratch / RETRIEVER_FILE) as handle:
+                handle.write(json.dumps(settings).encode("utf-8"))
+            with create_file(scratch / NODES_FILE) as handle:
+                if self.keep_nodes:
+                    for node in self._nodes.values():
+                        handle.write((json.dumps(doc_to_json(node)) + "\n").encode("utf-8"))
+                else:
+                    for node_id, meta in self._metadata.items():
+                        row = {"id": node_id, "ref": self._ref_of.get(node_id), "metadata": meta}
+                        handle.write((json.dumps(row) + "\n").encode("utf-8"))
 
     @classmethod
     def from_persist_dir(cls, path: str | Path, **kwargs: Any) -> BM25Retriever:
@@ -242,13 +243,15 @@ class BM25Retriever(BaseRetriever):
         Raises ValueError when the saved nodes and the saved index hold different ids.
         """
         path = Path(path)
-        settings = json.loads((path / RETRIEVER_FILE).read_text(encoding="utf-8"))
+        settings = read_json(path / RETRIEVER_FILE)
+        if not isinstance(settings, dict):
+            raise ValueError(f"{path / RETRIEVER_FILE} does not hold a JSON object")
         settings.update(kwargs)
         retriever = cls(index=BM25Index.load(path / "index"), **settings)
         nodes_file = path / NODES_FILE
         if nodes_file.exists():
             seen: set[str] = set()
-            with open(nodes_file, encoding="utf-8") as fh:
+            with open_nofollow(nodes_file, "r") as fh:
                 for line in fh:
                     row = json.loads(line)
                     if "__type__" in row:
@@ -266,19 +269,3 @@ class BM25Retriever(BaseRetriever):
                     f"{len(indexed - seen)} only in the index); rebuild the index"
                 )
         return retriever
-
-
-def _swap_in(new: Path, path: Path) -> None:
-    """Replace directory ``path`` with directory ``new`` by renames (old one removed)."""
-    old = None
-    if path.exists():
-        old = path.with_name(f".{path.name}.old-{uuid.uuid4().hex}")
-        os.replace(path, old)
-    try:
-        os.replace(new, path)
-    except BaseException:
-        if old is not None:
-            os.replace(old, path)
-        raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)

@@ -11,13 +11,24 @@ from __future__ import annotations
 
 import zlib
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypedDict
 
 import numpy as np
+
 from ragdrop.retrievers.bm25.scoring import length_norm, saturation
 from ragdrop.retrievers.bm25.tokenizer import BM25Tokenizer
 
 SparseBatch = tuple[list[list[int]], list[list[float]]]
+SparseEncoderFn = Callable[[list[str]], SparseBatch]
+
+
+class SparseFunctions(TypedDict):
+    """The ``sparse_doc_fn``/``sparse_query_fn`` keyword arguments of a hybrid Qdrant store."""
+
+    sparse_doc_fn: SparseEncoderFn
+    sparse_query_fn: SparseEncoderFn
 
 
 def term_index(term: str) -> int:
@@ -77,3 +88,18 @@ class BM25SparseEncoder:
             indices.append(ids)
             values.append(vals)
         return indices, values
+
+
+def bm25_sparse_functions(
+    tokenizer: BM25Tokenizer | None = None, avg_doc_len: float = 100.0
+) -> SparseFunctions:
+    """``sparse_doc_fn``/``sparse_query_fn`` for a hybrid Qdrant store (``fusion="qdrant"``).
+
+    Example:
+        >>> fns = bm25_sparse_functions()
+        >>> indices, values = fns["sparse_query_fn"](["qdrant sparse vectors"])
+        >>> len(indices[0]) == len(values[0]) > 0
+        True
+    """
+    encoder = BM25SparseEncoder(tokenizer or BM25Tokenizer(), avg_doc_len=avg_doc_len)
+    return {"sparse_doc_fn": encoder.doc_fn, "sparse_query_fn": encoder.query_fn}

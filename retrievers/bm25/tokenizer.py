@@ -6,7 +6,9 @@ import re
 import threading
 from typing import Any
 
+import Stemmer
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
+
 from ragdrop.retrievers.bm25.stopwords import STOPWORD_LISTS
 
 TOKENIZER_CONFIG_VERSION = 1
@@ -73,8 +75,6 @@ class BM25Tokenizer(BaseModel):
     @classmethod
     def _check_stemmer(cls, value: str | None) -> str | None:
         if value is not None:
-            import Stemmer
-
             if value not in Stemmer.algorithms():
                 raise ValueError(
                     f"stemmer={value!r} is not a Snowball language; use one of "
@@ -106,8 +106,6 @@ class BM25Tokenizer(BaseModel):
             # PyStemmer objects are not thread-safe.
             with self._lock:
                 if self._stemmer is None:
-                    import Stemmer
-
                     self._stemmer = Stemmer.Stemmer(self.stemmer)
                 terms = self._stemmer.stemWords(kept)
         cache = self._word_cache

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from llama_index.core.base.embeddings.base import BaseEmbedding
 from pydantic import PrivateAttr
+
 from ragdrop.cache import CachedEmbedding
 
 

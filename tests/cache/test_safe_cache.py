@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from ragdrop.cache import SafeCache, cache_key, decode_array, encode_array
 
 pytestmark = pytest.mark.unit

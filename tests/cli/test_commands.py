@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from ragdrop.cli.main import main
 
 pytestmark = pytest.mark.integration

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from eval_data import TINY_CORPUS, write_beir
+
 from ragdrop.evaluation.beir import load_beir
 
 pytestmark = pytest.mark.unit

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from ragdrop.evaluation.embedding_cache import EmbeddingCache, cache_key, texts_sha256
+
+from ragdrop.evaluation.embedding_cache import EmbeddingCache, embedding_file_key, texts_sha256
 
 pytestmark = pytest.mark.unit
 
@@ -30,7 +31,7 @@ class CountingEmbed:
 
 
 def _entry_path(cache: EmbeddingCache) -> Path:
-    return cache.directory / f"{cache_key(MODEL, texts_sha256(TEXTS))}.npy"
+    return cache.directory / f"{embedding_file_key(MODEL, texts_sha256(TEXTS))}.npy"
 
 
 def test_second_run_reads_the_cache(tmp_path: Path) -> None:
@@ -62,7 +63,7 @@ def test_directory_is_private_and_shared_one_refused(tmp_path: Path) -> None:
     shared = tmp_path / "shared"
     shared.mkdir()
     shared.chmod(0o777)
-    with pytest.raises(PermissionError, match="writable by other users"):
+    with pytest.raises(PermissionError, match="writable by group or others"):
         EmbeddingCache(shared).put(MODEL, "x", np.zeros((1, 2), dtype=np.float32))
 
 

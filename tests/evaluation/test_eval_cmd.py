@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from ragdrop.cli.main import main
 
 pytestmark = pytest.mark.integration

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from eval_data import TINY_CORPUS, write_beir
 from llama_index.core.schema import NodeWithScore, TextNode
+
 from ragdrop.evaluation import (
     EvalSettings,
     EvalSystem,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
 from ragdrop.embeddings import bundled_minilm_path
 
 MINILM_WINDOW = 256

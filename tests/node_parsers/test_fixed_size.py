@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from llama_index.core import Document
 from llama_index.core.ingestion import IngestionPipeline
 from llama_index.core.schema import MetadataMode, NodeRelationship, TextNode
+
 from ragdrop.node_parsers import FixedSizeNodeParser, SizeUnit
 from ragdrop.node_parsers.sentences import sanitize_text
 

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 from llama_index.core import Document
+
 from ragdrop.node_parsers import FixedSizeNodeParser
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

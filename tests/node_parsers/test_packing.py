@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from ragdrop.node_parsers.packing import CLAUSE, SENTENCE, WORD, Atoms, atomize, pack_atoms
 from ragdrop.node_parsers.sentences import split_sentences
 from ragdrop.node_parsers.token_counter import CharacterCounter

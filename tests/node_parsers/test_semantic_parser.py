@@ -11,6 +11,7 @@ from llama_index.core import Document, VectorStoreIndex
 from llama_index.core.base.embeddings.base import BaseEmbedding, Embedding
 from llama_index.core.schema import MetadataMode
 from pydantic import PrivateAttr
+
 from ragdrop.node_parsers import BreakpointRule, SemanticNodeParser
 
 pytestmark = pytest.mark.integration

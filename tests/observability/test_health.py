@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from qdrant_client import QdrantClient
 from qdrant_client.models import Distance, VectorParams
+
 from ragdrop.observability.health import (
     HealthMonitor,
     OnceCheck,
@@ -133,21 +134,27 @@ def pipeline(tmp_path: Path) -> Iterator[RagPipeline]:
 def test_pipeline_readiness_loads_models_once(
     pipeline: RagPipeline, fixture_documents: list[Any]
 ) -> None:
-    monitor = HealthMonitor.for_pipeline(pipeline)
-    first = monitor.ready()
+    first = pipeline.health()
     assert first.ok, first.to_dict()
+    assert {c.name for c in first.checks} == {
+        "qdrant",
+        "models",
+        "collection",
+        "cache_dir",
+        "data_dir",
+    }
     pipeline.ingest(fixture_documents)
-    second = monitor.ready().to_dict()
+    second = pipeline.health().to_dict()
     assert second["status"] == "ok"
     assert "384" in second["checks"]["collection"]["detail"]
-    model_check = monitor.readiness["models"]
+    model_check = pipeline.health_monitor.readiness["models"]
     assert isinstance(model_check, OnceCheck) and model_check.attempts == 1
 
 
 def test_pipeline_readiness_fails_on_a_mismatched_collection(pipeline: RagPipeline) -> None:
     client = pipeline.components.client
     client.create_collection("health", vectors_config=VectorParams(size=16, distance=Distance.DOT))
-    report = HealthMonitor.for_pipeline(pipeline).ready().to_dict()
+    report = pipeline.health().to_dict()
     assert report["status"] == "fail"
     assert not report["checks"]["collection"]["ok"]
     assert "makes 384" in report["checks"]["collection"]["detail"]

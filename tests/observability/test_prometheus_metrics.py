@@ -8,8 +8,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry, generate_latest
-from ragdrop.observability.metrics import OTHER, BoundedLabel, RagdropMetrics
+
+from ragdrop.core.protocols import WriteEvent
+from ragdrop.observability.metrics import OTHER, STAGES, BoundedLabel, RagdropMetrics
+from ragdrop.observability.sources import IndexStats
 from ragdrop.observability.stages import (
+    Stage,
     record_count,
     record_gauge,
     record_stages,
@@ -42,11 +46,36 @@ def test_stages_are_observed_while_attached(metrics: RagdropMetrics) -> None:
     assert value(metrics, "ragdrop_stage_seconds_sum", stage="embed") >= 0
 
 
-def test_unknown_stage_names_share_one_series(metrics: RagdropMetrics) -> None:
+def test_every_stage_has_its_own_label(metrics: RagdropMetrics) -> None:
     with metrics:
-        for i in range(50):
-            with stage(f"made-up-{i}"):
+        for member in Stage:
+            with stage(member):
                 pass
+    for member in Stage:
+        assert value(metrics, "ragdrop_stage_seconds_count", stage=member.value) == 1, member
+    assert value(metrics, "ragdrop_stage_seconds_count", stage=OTHER) == 0
+    assert set(STAGES) == {member.value for member in Stage}
+
+
+def test_a_stage_is_named_by_the_enum_or_its_value() -> None:
+    with record_stages() as times, stage("optimize"), stage(Stage.RERANK):
+        pass
+    assert set(times) == {"optimize", "rerank"}
+    assert all(type(name) is str for name in times)
+
+
+@pytest.mark.parametrize("name", ["made-up", "query", "ingest", "delete", "", "EMBED"])
+def test_an_unknown_stage_is_refused_naming_the_allowed_ones(name: str) -> None:
+    with pytest.raises(ValueError, match=r"stage must be one of \['chunking', 'embed'"):
+        with stage(name):
+            pass
+
+
+def test_unknown_stage_names_from_other_listeners_share_one_series(
+    metrics: RagdropMetrics,
+) -> None:
+    for i in range(50):
+        metrics.observe_stage(f"made-up-{i}", 0.001, None)
     assert value(metrics, "ragdrop_stage_seconds_count", stage=OTHER) == 50
     assert "made-up" not in generate_latest(metrics.registry).decode()
 
@@ -174,8 +203,6 @@ def test_fixed_bounded_label_keeps_only_allowed_values(values: list[str]) -> Non
 
 
 def test_vector_store_writes_count_points(metrics: RagdropMetrics) -> None:
-    from ragdrop.vector_stores.calls import WriteEvent
-
     metrics.observe_write(WriteEvent("add", node_ids=["a", "b", "c"]))
     metrics.observe_write(WriteEvent("delete", node_ids=["a", "b"], ref_doc_id="doc"))
     metrics.observe_write(WriteEvent("delete_nodes", node_ids=["c"]))
@@ -197,3 +224,30 @@ def test_a_safe_cache_without_registry_reports_to_attached_metrics(
     cache.close()
     assert value(metrics, "ragdrop_cache_events_total", namespace="query", event="misses") == 1
     assert value(metrics, "ragdrop_cache_events_total", namespace="query", event="hits") == 1
+
+
+class FakePipeline:
+    """The two things `watch_pipeline` reads, and nothing else."""
+
+    def __init__(self) -> None:
+        self.stats = IndexStats()
+        self.listeners: list = []
+
+    def index_stats(self) -> IndexStats:
+        return self.stats
+
+    def add_write_listener(self, listener) -> None:
+        self.listeners.append(listener)
+
+
+def test_watch_pipeline_reads_index_stats_at_scrape_time(metrics: RagdropMetrics) -> None:
+    source = FakePipeline()
+    metrics.watch_pipeline(source)
+    metrics.watch_pipeline(source)  # idempotent
+    assert len(source.listeners) == 1
+    assert value(metrics, "ragdrop_bm25_terms") == 0  # nothing built yet
+    source.stats = IndexStats(bm25_documents=7, bm25_terms=99)
+    assert value(metrics, "ragdrop_bm25_documents") == 7
+    assert value(metrics, "ragdrop_bm25_terms") == 99
+    source.listeners[0](WriteEvent("add", node_ids=["a", "b"]))
+    assert value(metrics, "ragdrop_points_upserted_total") == 2

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 
 import pytest
 from llama_index.core.embeddings import MockEmbedding
 from llama_index.core.instrumentation import get_dispatcher
 from llama_index.core.instrumentation.span_handlers import SimpleSpanHandler
+
 from ragdrop.observability.spans import SPAN_PREFIX
-from ragdrop.observability.stages import stage
+from ragdrop.observability.stages import Stage, stage
 
 pytestmark = pytest.mark.unit
 
@@ -64,14 +66,12 @@ def test_failed_stage_drops_its_span(spans: SimpleSpanHandler) -> None:
 
 
 async def test_async_stages_keep_their_own_parents(spans: SimpleSpanHandler) -> None:
-    import asyncio
-
-    async def retrieve(name: str) -> None:
+    async def retrieve(name: Stage) -> None:
         with stage(name):
             await asyncio.sleep(0.01)
-            with stage("vector"):
+            with stage(Stage.VECTOR):
                 await asyncio.sleep(0.01)
 
-    await asyncio.gather(retrieve("query"), retrieve("ingest"))
+    await asyncio.gather(retrieve(Stage.RETRIEVE), retrieve(Stage.POSTPROCESS))
     parents = {s.parent_id for s in by_stage(spans, "vector")}
-    assert parents == {by_stage(spans, "query")[0].id_, by_stage(spans, "ingest")[0].id_}
+    assert parents == {by_stage(spans, "retrieve")[0].id_, by_stage(spans, "postprocess")[0].id_}

@@ -1,6 +1,7 @@
 from pathlib import Path
 
 import pytest
+
 from ragdrop.pipeline.documents import DocumentLoadError, load_directory, load_pydoc_topics
 
 pytestmark = pytest.mark.unit

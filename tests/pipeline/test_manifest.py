@@ -3,6 +3,7 @@ from pathlib import Path
 
 import pytest
 from llama_index.core import Document
+
 from ragdrop.pipeline.manifest import IngestManifest, ManifestError, document_hash
 
 pytestmark = pytest.mark.unit

@@ -8,7 +8,11 @@ from pathlib import Path
 import pytest
 from llama_index.core import Document
 from llama_index.core.vector_stores.types import MetadataFilter, MetadataFilters
+
+from ragdrop.core.protocols import WriteEvent
+from ragdrop.observability.sources import IndexStats
 from ragdrop.pipeline import PipelineConfig, RagPipeline
+from ragdrop.retrievers import HybridRetriever
 
 pytestmark = pytest.mark.integration
 
@@ -164,3 +168,82 @@ def test_a_document_emptied_loses_its_chunks(pipeline, fixture_documents):
     assert "cooking" not in pipeline.indexed_documents()
     hits = pipeline.query("How long does bread dough rise?", top_k=5).sources
     assert all(s.ref_doc_id != "cooking" for s in hits)
+
+
+def test_default_depths_keep_the_ranking_of_the_old_candidates_setting(pipeline):
+    retriever = pipeline.components.retriever
+    assert isinstance(retriever, HybridRetriever)
+    assert (retriever.bm25_candidates, retriever.vector_candidates) == (100, 100)
+    assert retriever.similarity_top_k == 30
+
+
+@pytest.fixture()
+def reranking(tmp_path: Path, embed_model, tiny_cross_encoder_path: Path, fixture_documents):
+    config = PipelineConfig(
+        data_dir=tmp_path / "rag",
+        collection="t",
+        rerank_model=str(tiny_cross_encoder_path),
+        top_k=2,
+        fused_candidates=3,
+    )
+    with RagPipeline(config) as pipe:
+        pipe.ingest(fixture_documents)
+        yield pipe
+
+
+def test_a_larger_top_k_gets_that_many_reranked_sources(reranking, fixture_documents):
+    assert reranking.components.postprocessors, reranking.components.rerank_status
+    assert len(reranking.query("What is BM25?").sources) == 2  # config.top_k
+    # 4 is above config.top_k (2) and above the usual retrieval depth (3).
+    wide = reranking.query("What is BM25?", top_k=4).sources
+    assert len(wide) == 4
+    assert all("rerank" in s.scores for s in wide)
+    rerank_scores = [s.scores["rerank"]["score"] for s in wide]
+    assert rerank_scores == sorted(rerank_scores, reverse=True)
+
+
+async def test_a_larger_top_k_is_honoured_by_the_async_path(reranking):
+    result = await reranking.aquery("What is BM25?", top_k=4)
+    assert len(result.sources) == 4 and all("rerank" in s.scores for s in result.sources)
+
+
+@pytest.mark.parametrize(
+    ("retriever", "fusion"),
+    [("hybrid", "client"), ("hybrid", "qdrant"), ("vector", "client"), ("bm25", "client")],
+)
+def test_a_larger_top_k_without_reranking(
+    tmp_path: Path, embed_model, fixture_documents, retriever: str, fusion: str
+):
+    config = PipelineConfig(
+        data_dir=tmp_path / "rag",
+        collection="t",
+        retriever=retriever,
+        fusion=fusion,
+        rerank=False,
+        top_k=2,
+        fused_candidates=3,
+    )
+    # Every fixture document shares a term with the question, so BM25 alone can find 5.
+    question = "BM25, Qdrant, bread, the with statement or a cross-encoder?"
+    with RagPipeline(config) as pipe:
+        pipe.ingest(fixture_documents)
+        assert len(pipe.query(question).sources) == 2
+        assert len(pipe.query(question, top_k=5).sources) == 5
+
+
+def test_bool_top_k_is_refused(pipeline):
+    with pytest.raises(ValueError, match="top_k"):
+        pipeline.query("anything", top_k=True)
+
+
+def test_index_stats_and_write_listeners_survive_a_rebuild(pipeline, fixture_documents):
+    events: list[WriteEvent] = []
+    assert pipeline.index_stats() == IndexStats()  # nothing built yet
+    pipeline.add_write_listener(events.append)
+    pipeline.ingest(fixture_documents[:2])
+    stats = pipeline.index_stats()
+    assert stats.bm25_documents == _points(pipeline) and (stats.bm25_terms or 0) > 10
+    pipeline.close()
+    pipeline.ingest(fixture_documents[2:])  # a new store, the same listener
+    assert {e.kind for e in events} >= {"add"}
+    assert sum(len(e.node_ids or e.nodes) for e in events if e.kind == "add") == _points(pipeline)

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from llama_index.core.postprocessor import SentenceTransformerRerank
 from llama_index.core.schema import MetadataMode, NodeWithScore, QueryBundle, TextNode
+
 from ragdrop.embeddings import ModelNotAvailableError
 from ragdrop.postprocessors import CrossEncoderReranker
 from ragdrop.postprocessors.scoring import sigmoid

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import huggingface_hub.constants
 import pytest
+
 from ragdrop.embeddings import ModelNotAvailableError
 from ragdrop.pipeline.components import build_postprocessors
 from ragdrop.pipeline.config import PipelineConfig
@@ -74,7 +75,7 @@ def test_builder_returns_a_reranker_with_the_pipeline_settings(
     assert status.startswith("reranking: on") and str(tiny_cross_encoder_path) in status
     (reranker,) = postprocessors
     assert isinstance(reranker, CrossEncoderReranker)
-    assert reranker.top_n == 3
+    assert reranker.top_n is None  # each question slices to its own top_k
     assert reranker.cache_dir == str(config.cache_dir)
     assert not reranker.model_loaded  # building the pipeline loads nothing
     no_cache = build_postprocessors(config.model_copy(update={"cache": False}))[0]

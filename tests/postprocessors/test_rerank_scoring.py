@@ -7,6 +7,7 @@ import math
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from ragdrop.postprocessors.scoring import (
     content_hash,
     length_sorted_batches,

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from llama_index.core.schema import QueryBundle, TextNode
 from llama_index.core.vector_stores.types import MetadataFilter, MetadataFilters
+
 from ragdrop.retrievers.dense import ArrayVectorRetriever
 
 pytestmark = pytest.mark.unit

@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from rank_bm25 import BM25Okapi
+
 from ragdrop.retrievers.bm25.index import BM25Index
 from ragdrop.retrievers.bm25.tokenizer import BM25Tokenizer
-from rank_bm25 import BM25Okapi
 
 pytestmark = pytest.mark.unit
 

@@ -10,6 +10,7 @@ from llama_index.core.vector_stores.types import (
     MetadataFilter,
     MetadataFilters,
 )
+
 from ragdrop.observability.stages import record_stages
 from ragdrop.retrievers.bm25.retriever import BM25Retriever
 from ragdrop.retrievers.bm25.tokenizer import BM25Tokenizer

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+
 from ragdrop.retrievers.bm25.tokenizer import BM25Tokenizer
 
 pytestmark = pytest.mark.unit

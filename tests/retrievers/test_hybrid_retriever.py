@@ -11,15 +11,16 @@ from llama_index.core.schema import Document, NodeWithScore, TextNode
 from llama_index.core.vector_stores.types import (
     MetadataFilter,
     MetadataFilters,
-    VectorStoreQuery,
 )
 from llama_index.vector_stores.qdrant import QdrantVectorStore
 from qdrant_client import models
+
 from ragdrop.observability.stages import record_stages
-from ragdrop.retrievers import hybrid as hybrid_mod
+from ragdrop.retrievers import HybridRetriever, bm25_sparse_functions
+from ragdrop.retrievers import store_sync as store_sync_mod
 from ragdrop.retrievers.bm25.retriever import BM25Retriever
-from ragdrop.retrievers.hybrid import HybridRetriever, bm25_sparse_functions, load_or_build_bm25
-from ragdrop.retrievers.store_sync import index_point_ids, store_point_ids
+from ragdrop.retrievers.fusion_plans import qdrant_request
+from ragdrop.retrievers.store_sync import index_point_ids, load_or_build_bm25, store_point_ids
 
 pytestmark = pytest.mark.integration
 
@@ -275,7 +276,7 @@ def test_persisted_bm25_with_same_count_but_other_ids_is_rebuilt(
     def no_rebuild(*args: Any, **kwargs: Any) -> None:
         raise AssertionError("a matching persisted index was rebuilt")
 
-    monkeypatch.setattr(hybrid_mod, "_add_store_nodes", no_rebuild)
+    monkeypatch.setattr(store_sync_mod, "_add_store_nodes", no_rebuild)
     assert set(load_or_build_bm25(store, persist_dir).index.ids) == stored
 
 
@@ -305,8 +306,13 @@ def test_qdrant_fusion_weights_follow_the_prefetches_sent(
         store, embed_model=embed_model, fusion="qdrant", weights=(2.0, 1.0)
     )
     # Only stopwords: no BM25 terms, so only the dense prefetch is sent, with one weight.
-    request = retriever._qdrant_request(
-        VectorStoreQuery(query_str="the of and", query_embedding=[0.1] * 384, similarity_top_k=3)
+    request = qdrant_request(
+        retriever,
+        store,
+        bm25_sparse_functions()["sparse_query_fn"],
+        "the of and",
+        [0.1] * 384,
+        None,
     )
     assert len(request["prefetch"]) == 1
     assert request["query"].rrf.weights is None

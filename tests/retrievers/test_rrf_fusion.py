@@ -4,6 +4,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from llama_index.core.schema import MetadataMode, NodeWithScore, TextNode
+
 from ragdrop.retrievers.fusion import fuse_ranked_ids, reciprocal_rank_fusion
 
 pytestmark = pytest.mark.unit

@@ -9,9 +9,10 @@ from typing import Any
 
 import httpx
 import pytest
+from server_helpers import count_series, serve_in_thread, wait_for_job
+
 from ragdrop.pipeline import PipelineConfig, RagPipeline
 from ragdrop.server.app import check_workers, create_app
-from server_helpers import count_series, serve_in_thread, wait_for_job
 
 pytestmark = pytest.mark.integration
 

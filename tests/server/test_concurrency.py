@@ -6,6 +6,7 @@ import threading
 import time
 
 import pytest
+
 from ragdrop.server.concurrency import ReadWriteLock
 
 pytestmark = pytest.mark.unit

@@ -10,8 +10,9 @@ from typing import Any
 import httpx
 import pytest
 from llama_index.core import Document
-from ragdrop.pipeline import PipelineConfig, RagPipeline
 from server_helpers import ServerProcess, wait_for_job
+
+from ragdrop.pipeline import PipelineConfig, RagPipeline
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

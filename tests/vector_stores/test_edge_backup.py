@@ -12,14 +12,15 @@ import pytest
 from conftest import make_nodes
 from llama_index.core.vector_stores.types import VectorStoreQuery, VectorStoreQueryMode
 from qdrant_client import QdrantClient
-from ragdrop.vector_stores import CachedQdrantVectorStore
-from ragdrop.vector_stores.edge_client import AsyncEdgeQdrantClient, EdgeQdrantClient
 from test_qdrant_cache_and_backup import (  # noqa: F401 - collected again, on Edge
     test_errors_are_not_cached,
     test_repeated_query_is_served_from_cache,
     test_result_computed_before_a_write_is_not_stored,
     test_write_through_another_instance_invalidates,
 )
+
+from ragdrop.qdrant_edge import AsyncEdgeQdrantClient, EdgeQdrantClient
+from ragdrop.vector_stores import CachedQdrantVectorStore
 
 pytestmark = pytest.mark.integration
 

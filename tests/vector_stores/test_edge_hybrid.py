@@ -13,9 +13,10 @@ from llama_index.core.schema import Document, TextNode
 from llama_index.core.vector_stores.types import MetadataFilter, MetadataFilters
 from llama_index.vector_stores.qdrant import QdrantVectorStore
 from qdrant_client import QdrantClient, models
-from ragdrop.retrievers.hybrid import HybridRetriever, bm25_sparse_functions
+
+from ragdrop.qdrant_edge import AsyncEdgeQdrantClient, EdgeQdrantClient
+from ragdrop.retrievers import HybridRetriever, bm25_sparse_functions
 from ragdrop.vector_stores import CachedQdrantVectorStore
-from ragdrop.vector_stores.edge_client import AsyncEdgeQdrantClient, EdgeQdrantClient
 
 pytestmark = pytest.mark.integration
 

@@ -12,10 +12,11 @@ from typing import Any
 
 import pytest
 from conftest import make_nodes
-from ragdrop.vector_stores import CachedQdrantVectorStore
-from ragdrop.vector_stores.edge_client import EdgeQdrantClient
 from test_qdrant_filters import *  # noqa: F403 - the filter suite, collected again here
 from test_qdrant_store import *  # noqa: F403 - the store suite, collected again here
+
+from ragdrop.qdrant_edge import EdgeQdrantClient
+from ragdrop.vector_stores import CachedQdrantVectorStore
 
 pytestmark = pytest.mark.integration
 

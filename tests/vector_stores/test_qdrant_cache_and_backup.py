@@ -17,7 +17,9 @@ from llama_index.core.vector_stores.types import (
     VectorStoreQueryMode,
 )
 from qdrant_client import QdrantClient
+
 from ragdrop.vector_stores import CachedQdrantVectorStore
+from ragdrop.vector_stores.reads import query_op
 
 pytestmark = pytest.mark.integration
 
@@ -90,11 +92,11 @@ def test_result_computed_before_a_write_is_not_stored(
 ) -> None:
     store = CachedQdrantVectorStore("c", client=qdrant_client, cache_dir=tmp_path)
     store.add(nodes)
-    op = store._query_op(_q(nodes[0].embedding, 1), {})
+    op = query_op(store._state, _q(nodes[0].embedding, 1), {}, None)
     step = op.send(None)  # the query has read the epoch and asks Qdrant
     while step.method != "query_points":
-        step = op.send(store._step_sync(step))
-    response = store._step_sync(step)
+        step = op.send(store._driver.run_step(step))
+    response = store._driver.run_step(step)
     store.delete_nodes(["node-0"])  # a write lands while the query is in flight
     with pytest.raises(StopIteration) as done:
         op.send(response)

@@ -32,6 +32,7 @@ def apply(qdrant_path: str, cache_dir: str, op: str, args: Any) -> Any:
     from llama_index.core.schema import NodeRelationship, RelatedNodeInfo, TextNode
     from llama_index.core.vector_stores.types import VectorStoreQuery
     from qdrant_client import QdrantClient
+
     from ragdrop.vector_stores import CachedQdrantVectorStore
 
     client = QdrantClient(path=qdrant_path)

@@ -15,6 +15,7 @@ from llama_index.core.vector_stores.types import (
 )
 from qdrant_client import QdrantClient
 from qdrant_client.http import models as qm
+
 from ragdrop.vector_stores import CachedQdrantVectorStore, to_qdrant_filter
 
 pytestmark = pytest.mark.unit

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from llama_index.core import StorageContext, VectorStoreIndex
+
 from ragdrop.cache import CachedEmbedding
 from ragdrop.vector_stores import CachedQdrantVectorStore
 

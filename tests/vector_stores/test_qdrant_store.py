@@ -16,6 +16,7 @@ from llama_index.core.vector_stores.types import (
     VectorStoreQueryMode,
 )
 from llama_index.vector_stores.qdrant import QdrantVectorStore
+
 from ragdrop.vector_stores import CachedQdrantVectorStore, CollectionSettings, WriteEvent
 
 pytestmark = pytest.mark.integration

@@ -3,6 +3,10 @@
 Every `PipelineConfig` field is a flag (``top_k`` -> ``--top-k``) and an environment variable
 (``RAGDROP_TOP_K``); the TOML file (``--config ragdrop.toml`` or ``RAGDROP_CONFIG``) holds the
 same names at top level or under ``[pipeline]``, and server settings under ``[server]``.
+A renamed setting's old name (``candidates``) still works in all three, with a
+DeprecationWarning.
+
+Used by the CLI and by the server's ``uvicorn --factory`` entry point alike.
 """
 
 from __future__ import annotations
@@ -11,16 +15,20 @@ import argparse
 import tomllib
 import types
 import typing
+import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import ValidationError
-from ragdrop.pipeline.config import PipelineConfig
+
+from ragdrop.pipeline.config import RENAMED_SETTINGS, PipelineConfig
 
 ENV_PREFIX = "RAGDROP_"
 CONFIG_ENV = "RAGDROP_CONFIG"
+DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024
+DEFAULT_MAX_TOP_K = 50
 Section = Literal["pipeline", "server"]
 
 
@@ -34,14 +42,25 @@ class Setting:
     choices: tuple[str, ...] | None = None
     is_bool: bool = False
     secret: bool = False
+    aliases: tuple[str, ...] = ()  # deprecated old names
 
     @property
     def flag(self) -> str:
-        return "--" + self.name.replace("_", "-")
+        return flag_of(self.name)
 
     @property
     def env(self) -> str:
-        return ENV_PREFIX + self.name.upper()
+        return env_of(self.name)
+
+
+def flag_of(name: str) -> str:
+    """``top_k`` -> ``--top-k``."""
+    return "--" + name.replace("_", "-")
+
+
+def env_of(name: str) -> str:
+    """``top_k`` -> ``RAGDROP_TOP_K``."""
+    return ENV_PREFIX + name.upper()
 
 
 def _settings_from_model() -> tuple[Setting, ...]:
@@ -62,6 +81,7 @@ def _settings_from_model() -> tuple[Setting, ...]:
                 choices=choices,
                 is_bool=annotation is bool,
                 secret="api_key" in name,
+                aliases=tuple(old for old, new in RENAMED_SETTINGS.items() if new == name),
             )
         )
     return tuple(settings)
@@ -79,8 +99,8 @@ SERVER_SETTINGS: tuple[Setting, ...] = (
         "variable, flags are visible in the process list.",
         secret=True,
     ),
-    Setting("max_body_bytes", 10 * 1024 * 1024, "Largest request body accepted."),
-    Setting("max_top_k", 50, "Largest top_k a question may ask for."),
+    Setting("max_body_bytes", DEFAULT_MAX_BODY_BYTES, "Largest request body accepted."),
+    Setting("max_top_k", DEFAULT_MAX_TOP_K, "Largest top_k a question may ask for."),
 )
 
 
@@ -94,13 +114,15 @@ def add_settings_arguments(
     Flags default to "not given" so that the environment and the TOML file can apply; the
     help text shows the built-in default and the environment variable.
     """
-    if not any("--config" in action.option_strings for action in parser._actions):
+    try:
         parser.add_argument(
             "--config",
             type=Path,
             default=argparse.SUPPRESS,
             help=f"TOML settings file (default: none; env {CONFIG_ENV})",
         )
+    except argparse.ArgumentError:
+        pass  # already added with the other section's settings
     wanted = set(names) if names is not None else None
     for setting in PIPELINE_SETTINGS if section == "pipeline" else SERVER_SETTINGS:
         if wanted is not None and setting.name not in wanted:
@@ -115,6 +137,16 @@ def add_settings_arguments(
         else:
             kwargs["metavar"] = setting.name.upper()
         parser.add_argument(setting.flag, **kwargs)
+        for alias in setting.aliases:
+            parser.add_argument(
+                flag_of(alias),
+                **{
+                    **kwargs,
+                    "dest": alias,
+                    "help": f"deprecated alias of {setting.flag} (default: none; env "
+                    f"{env_of(alias)})",
+                },
+            )
 
 
 def load_toml(path: Path | str) -> dict[str, Any]:
@@ -130,8 +162,8 @@ def load_toml(path: Path | str) -> dict[str, Any]:
 
 
 def _toml_section(data: Mapping[str, Any], section: Section, path: Path) -> dict[str, Any]:
-    known_pipeline = {s.name for s in PIPELINE_SETTINGS}
-    known_server = {s.name for s in SERVER_SETTINGS}
+    known_pipeline = {name for s in PIPELINE_SETTINGS for name in (s.name, *s.aliases)}
+    known_server = {name for s in SERVER_SETTINGS for name in (s.name, *s.aliases)}
     top = {k: v for k, v in data.items() if not isinstance(v, dict)}
     tables = {k: v for k, v in data.items() if isinstance(v, dict)}
     unknown_tables = sorted(set(tables) - {"pipeline", "server"})
@@ -164,24 +196,37 @@ def resolve_settings(
     args: argparse.Namespace | Mapping[str, Any] | None = None,
     env: Mapping[str, str] | None = None,
 ) -> tuple[dict[str, Any], dict[str, str]]:
-    """Merge the sources of ``section``; returns ``(values, origin of each value)``."""
+    """Merge the sources of ``section``; returns ``(values, origin of each value)``.
+
+    Within one source a setting's own name wins over its deprecated alias.
+    """
     given = vars(args) if isinstance(args, argparse.Namespace) else dict(args or {})
     env = dict(env or {})
     settings = PIPELINE_SETTINGS if section == "pipeline" else SERVER_SETTINGS
     values: dict[str, Any] = {s.name: s.default for s in settings}
     origins = {s.name: "default" for s in settings}
     config_path = given.get("config") or env.get(CONFIG_ENV)
+    toml: dict[str, Any] = {}
     if config_path:
         path = Path(config_path)
-        for key, value in _toml_section(load_toml(path), section, path).items():
-            values[key], origins[key] = value, f"{path}"
+        toml = _toml_section(load_toml(path), section, path)
     for setting in settings:
-        if setting.env in env:
-            values[setting.name] = _env_value(env[setting.env], setting)
-            origins[setting.name] = f"environment variable {setting.env}"
-        if setting.name in given:
-            values[setting.name] = given[setting.name]
-            origins[setting.name] = f"flag {setting.flag}"
+        names = (*setting.aliases, setting.name)
+        found = [(toml[n], n, f"{config_path}") for n in names if n in toml]
+        found += [
+            (_env_value(env[env_of(n)], setting), n, f"environment variable {env_of(n)}")
+            for n in names
+            if env_of(n) in env
+        ]
+        found += [(given[n], n, f"flag {flag_of(n)}") for n in names if n in given]
+        for value, name, origin in found:
+            if name != setting.name:
+                warnings.warn(
+                    f"{origin}: {name} is deprecated, use {setting.name}",
+                    DeprecationWarning,
+                    stacklevel=3,
+                )
+            values[setting.name], origins[setting.name] = value, origin
     return values, origins
 
 

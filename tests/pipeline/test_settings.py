@@ -8,18 +8,16 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from ragdrop.cli.main import build_parser
-from ragdrop.cli.settings import (
+
+from ragdrop.pipeline import PipelineConfig
+from ragdrop.pipeline.settings import (
     add_settings_arguments,
     config_from_sources,
     config_to_env,
     server_settings_from_sources,
 )
-from ragdrop.pipeline import PipelineConfig
 
 pytestmark = pytest.mark.unit
-
-MY_COMMANDS = ("ingest", "ask", "serve", "backup", "restore", "health")
 
 
 def parse(*argv: str) -> argparse.Namespace:
@@ -147,17 +145,28 @@ def test_environment_round_trip(
     assert config_from_sources(env=config_to_env(config)) == config
 
 
-@pytest.mark.parametrize("command", MY_COMMANDS)
-def test_help_shows_every_default(command: str) -> None:
-    parser = build_parser()
-    subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    sub = subparsers.choices[command]
-    formatter = sub._get_formatter()
-    for action in sub._actions:
-        if not action.option_strings or action.help in (None, argparse.SUPPRESS):
-            continue
-        if isinstance(action, argparse._HelpAction):
-            continue
-        text = formatter._expand_help(action)
-        assert "default" in text, f"{command} {action.option_strings}: {text}"
-    assert "RAGDROP_TOP_K" in sub.format_help() or command in ("backup", "restore", "health")
+def test_old_candidates_name_still_sets_the_fused_depth(tmp_path: Path) -> None:
+    path = tmp_path / "old.toml"
+    path.write_text("candidates = 12\n")
+    with pytest.warns(DeprecationWarning, match="candidates is deprecated, use fused_candidates"):
+        assert config_from_sources({"config": path}, env={}).fused_candidates == 12
+    with pytest.warns(DeprecationWarning, match="RAGDROP_CANDIDATES"):
+        assert config_from_sources(env={"RAGDROP_CANDIDATES": "13"}).fused_candidates == 13
+    with pytest.warns(DeprecationWarning, match="flag --candidates"):
+        assert config_from_sources(parse("--candidates", "14"), env={}).fused_candidates == 14
+
+
+def test_new_name_wins_over_the_old_one_in_the_same_source() -> None:
+    env = {"RAGDROP_CANDIDATES": "13", "RAGDROP_FUSED_CANDIDATES": "40"}
+    with pytest.warns(DeprecationWarning):
+        config = config_from_sources(env=env)
+    assert (config.fused_candidates, config.retriever_candidates) == (40, 100)
+    with pytest.warns(DeprecationWarning):
+        assert config_from_sources(parse("--candidates", "9"), env=env).fused_candidates == 9
+
+
+def test_config_to_env_writes_only_current_names() -> None:
+    env = config_to_env(PipelineConfig(fused_candidates=20, retriever_candidates=50))
+    assert env["RAGDROP_FUSED_CANDIDATES"] == "20"
+    assert env["RAGDROP_RETRIEVER_CANDIDATES"] == "50"
+    assert "RAGDROP_CANDIDATES" not in env

@@ -17,7 +17,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from qdrant_client import QdrantClient
 from qdrant_client.http import models as qm
-from ragdrop.vector_stores.edge_client import (
+
+from ragdrop.qdrant_edge import (
     AsyncEdgeQdrantClient,
     EdgeQdrantClient,
     EdgeStorageError,
