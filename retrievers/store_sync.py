@@ -12,6 +12,7 @@ per call, read from its payloads: it cannot be followed, so it is never shared s
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
@@ -28,6 +29,8 @@ from ragdrop.retrievers.store_reader import (
     iter_store_nodes,
     store_point_ids,
 )
+
+logger = logging.getLogger(__name__)
 
 
 class StoreWriteFollower:
@@ -130,7 +133,10 @@ def load_or_build_bm25(
     if persist_dir is not None and (Path(persist_dir) / "retriever.json").exists():
         try:
             bm25: BM25Retriever | None = BM25Retriever.from_persist_dir(persist_dir)
-        except (ValueError, KeyError, TypeError, OSError):
+        except (ValueError, KeyError, TypeError, OSError) as exc:
+            # Damaged or partial state (BM25StateError, a ValueError, names what): the
+            # store's points are the truth, so the index is rebuilt from them below.
+            logger.warning("rebuilding the BM25 index from the vector store: %s", exc)
             bm25 = None
         # Reuse only an index over exactly the store's points: equal counts are not enough
         # (a write missed between the store and the persist, or a rebuild with as many

@@ -3,7 +3,10 @@
 diskcache pickles any value that is not bytes/str/int/float and unpickles ``MODE_PICKLE``
 rows on read, whoever wrote them. ``SafeCache`` plugs in a ``diskcache.Disk`` that refuses
 to store or read pickles: an entry that is not plain data (tampered, or written by another
-program) is a miss, is evicted and is counted as ``rejected``.
+program) is a miss, is evicted and is counted as ``rejected``. Every bytes value carries a
+length and a CRC-32 (`cache_db.seal`), so a damaged row is a counted miss too; a database
+SQLite cannot read (garbage, truncated, a directory in its place) is moved aside and a
+fresh one started, at open or at any later call: the cache forgets, it never raises.
 
 Example:
     >>> cache = SafeCache("/tmp/ragdrop-cache", namespace="embeddings")  # doctest: +SKIP
@@ -13,26 +16,21 @@ Example:
 from __future__ import annotations
 
 import json
-import os
+import logging
 import re
 import sqlite3
 import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import diskcache
-from diskcache.core import (
-    DBNAME,
-    DEFAULT_SETTINGS,
-    METADATA,
-    MODE_BINARY,
-    MODE_RAW,
-    MODE_TEXT,
-    UNKNOWN,
-)
+from diskcache.core import DEFAULT_SETTINGS
 
+from ragdrop.cache import cache_db
+from ragdrop.cache.cache_db import RejectedEntry, SafeDisk
 from ragdrop.core.files import private_dir
 from ragdrop.observability.metrics import cache_events_counter
 from ragdrop.observability.stages import record_count
@@ -47,52 +45,14 @@ _NAMESPACE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 # Checking the volume after every write costs two tiny SQL statements; a full cull pass
 # (which also drops expired rows) runs every this many writes.
 _CULL_EVERY = 64
-_EVENTS = ("hits", "misses", "rejected", "evictions")
+_TOKEN_RE = re.compile(r"^[0-9a-f]{32}$")
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+_REJECTED = object()
 
 
-class _RejectedEntry(Exception):
-    """An entry in the cache directory that is not plain bytes/str/int (never unpickled)."""
-
-
-class SafeDisk(diskcache.Disk):
-    """A ``diskcache.Disk`` that stores bytes, str and int only and never unpickles."""
-
-    def put(self, key: Any) -> tuple[Any, bool]:
-        if type(key) is not str:
-            raise TypeError(f"SafeCache keys must be str, got {type(key).__name__}")
-        return super().put(key)
-
-    def get(self, key: Any, raw: bool) -> Any:
-        if not raw:
-            raise _RejectedEntry("pickled key")
-        return super().get(key, raw)
-
-    def store(self, value: Any, read: bool, key: Any = UNKNOWN) -> Any:
-        if read or type(value) not in (bytes, str, int):
-            raise TypeError(f"SafeCache stores bytes, str or int only, got {type(value).__name__}")
-        return super().store(value, read, key=key)
-
-    def _inside(self, filename: Any) -> bool:
-        if not isinstance(filename, str):
-            return False
-        root = os.path.realpath(self._directory)
-        full = os.path.realpath(os.path.join(root, filename))
-        return full.startswith(root + os.sep)
-
-    def fetch(self, mode: int, filename: Any, value: Any, read: bool) -> Any:
-        if read or mode not in (MODE_RAW, MODE_BINARY, MODE_TEXT):
-            raise _RejectedEntry(f"entry mode {mode!r}")
-        if mode != MODE_RAW and not self._inside(filename):
-            raise _RejectedEntry("value file outside the cache directory")
-        result = super().fetch(mode, filename, value, read)
-        if type(result) not in (bytes, str, int):
-            raise _RejectedEntry(f"value of type {type(result).__name__}")
-        return result
-
-    def remove(self, file_path: Any) -> None:
-        # A tampered row could name any file; only ever delete inside the directory.
-        if self._inside(file_path):
-            super().remove(file_path)
+def _token(value: Any) -> str | None:
+    return value if type(value) is str and _TOKEN_RE.match(value) else None
 
 
 @dataclass
@@ -103,6 +63,7 @@ class CacheStats:
     misses: int = 0
     rejected: int = 0
     evictions: int = 0
+    repairs: int = 0
 
 
 def ensure_private_dir(path: str | Path) -> Path:
@@ -113,30 +74,6 @@ def ensure_private_dir(path: str | Path) -> Path:
     `ragdrop.core.files.private_dir`, with the message naming a cache directory.
     """
     return private_dir(path, "cache directory")
-
-
-def _scrub_settings(directory: Path) -> None:
-    """Drop Settings rows diskcache does not define: it would ``setattr`` them on the Cache."""
-    path = directory / DBNAME
-    if not path.exists():
-        return
-    known = sorted(set(DEFAULT_SETTINGS) | set(METADATA))
-    marks = ",".join("?" * len(known))
-    try:
-        con = sqlite3.connect(str(path), timeout=60, isolation_level=None)
-        try:
-            tables = con.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'Settings'"
-            ).fetchall()
-            if tables:
-                con.execute(f"DELETE FROM Settings WHERE key NOT IN ({marks})", known)
-        finally:
-            con.close()
-    except sqlite3.DatabaseError as exc:
-        raise ValueError(
-            f"cache file {str(path)!r} is not a readable diskcache database ({exc}); "
-            f"delete the directory {str(directory)!r} to start an empty cache"
-        ) from exc
 
 
 class SafeCache:
@@ -195,8 +132,95 @@ class SafeCache:
             statistics=0,
             tag_index=0,
         )
-        _scrub_settings(self.directory)
-        self._cache = diskcache.Cache(str(self.directory), disk=SafeDisk, **settings)
+        self._settings = settings
+        self._open_lock = threading.Lock()
+        self._cache, self._identity = self._open()
+
+    # -- the database file: opened, checked on every call, replaced when damaged ------------
+    def _open(self) -> tuple[diskcache.Cache, tuple[int, int] | None]:
+        """Open the database, moving a damaged one aside first (one retry, then raise)."""
+        for attempt in range(3):
+            private_dir(self.directory, "cache directory")  # removed meanwhile: made again
+            before = cache_db.identity(self.directory)
+            reason = cache_db.damage_before_open(self.directory)
+            if reason is None:
+                try:
+                    cache_db.scrub_settings(self.directory)
+                    cache = diskcache.Cache(str(self.directory), disk=SafeDisk, **self._settings)
+                    return cache, cache_db.identity(self.directory)
+                except sqlite3.DatabaseError as exc:
+                    if not cache_db.is_damage(exc) or attempt == 2:
+                        raise ValueError(
+                            f"cache database {str(cache_db.db_path(self.directory))!r} cannot be "
+                            f"opened ({exc}); free disk space or delete the directory "
+                            f"{str(self.directory)!r} to start an empty cache"
+                        ) from exc
+                    reason = str(exc)
+            self._replace(before, reason)
+        raise ValueError(f"cache directory {str(self.directory)!r} keeps changing while opened")
+
+    def _replace(self, bad: tuple[int, int] | None, reason: str) -> None:
+        """Move the damaged database ``bad`` aside unless another process already did."""
+        if cache_db.identity(self.directory) != bad:
+            return  # replaced meanwhile (by another process): open what is there now
+        try:
+            aside = cache_db.move_aside(self.directory)
+        except OSError as exc:
+            raise ValueError(
+                f"cache database in {str(self.directory)!r} is damaged ({reason}) and could "
+                f"not be moved aside ({exc}); delete that directory to start an empty cache"
+            ) from exc
+        self._count("repairs")
+        self._count("rejected")
+        logger.warning(
+            "cache %s: database was unusable (%s); moved to %s, starting an empty cache",
+            self.namespace,
+            reason,
+            aside.name,
+        )
+
+    def _db(self) -> diskcache.Cache:
+        """The open cache, reopened when its file was replaced (by a repair elsewhere)."""
+        if cache_db.identity(self.directory) != self._identity:
+            with self._open_lock:
+                if cache_db.identity(self.directory) != self._identity:
+                    old = self._cache
+                    self._cache, self._identity = self._open()
+                    old.close()
+        return self._cache
+
+    def _repair(self, exc: sqlite3.DatabaseError) -> None:
+        """After ``exc`` from the open database: start a fresh one if the file is damaged."""
+        with self._open_lock:
+            bad = self._identity
+            old = self._cache
+            self._replace(bad, str(exc))
+            self._cache, self._identity = self._open()
+            old.close()
+
+    def _call(self, op: Callable[[diskcache.Cache], T], fallback: T, what: str) -> T:
+        """``op`` on the database; a damaged file is replaced and ``op`` retried once.
+
+        Anything else SQLite or the disk refuses (busy, full, read-only) is logged and
+        answered with ``fallback``: a cache that cannot answer is a miss, not an error.
+        """
+        for attempt in range(2):
+            try:
+                return op(self._db())
+            except sqlite3.DatabaseError as exc:
+                if attempt == 0 and cache_db.is_damage(exc):
+                    try:
+                        self._repair(exc)
+                    except ValueError as failed:
+                        logger.warning("cache %s: %s", self.namespace, failed)
+                        return fallback
+                    continue
+                logger.warning("cache %s: %s failed (%s)", self.namespace, what, exc)
+            except (OSError, ValueError, diskcache.Timeout) as exc:
+                # ValueError: the file was replaced and the new one cannot be opened either.
+                logger.warning("cache %s: %s failed (%s)", self.namespace, what, exc)
+            return fallback
+        return fallback
 
     # -- counters -------------------------------------------------------------------------
     def _count(self, event: str, n: int = 1) -> None:
@@ -210,19 +234,35 @@ class SafeCache:
             record_count(f"cache_{event}", n, label=self.namespace)
 
     # -- raw access -----------------------------------------------------------------------
-    def _get(self, key: str) -> Any:
-        try:
-            value = self._cache.get(key, default=None, retry=True)
-        except _RejectedEntry:
-            self._count("rejected")
-            self._evict(key)
+    def _get(self, key: str, accept: Callable[[Any], Any]) -> Any:
+        """The entry under ``key`` as ``accept`` reads it; None (a counted miss) when absent,
+        and rejected (counted, evicted) when foreign or damaged (``accept`` returns None)."""
+
+        def read(db: diskcache.Cache) -> Any:
+            try:
+                return db.get(key, default=None, retry=True)
+            except RejectedEntry:
+                return _REJECTED
+
+        value = self._call(read, None, "read")
+        if value is None:
             self._count("misses")
             return None
-        self._count("misses" if value is None else "hits")
-        return value
+        accepted = None if value is _REJECTED else accept(value)
+        if accepted is None:
+            self._reject(key)
+            return None
+        self._count("hits")
+        return accepted
+
+    def _reject(self, key: str) -> None:
+        """A damaged or foreign entry: counted, evicted, and a miss."""
+        self._count("rejected")
+        self._evict(key)
+        self._count("misses")
 
     def _evict(self, key: str) -> None:
-        if self._cache.delete(key, retry=True):
+        if self._call(lambda db: db.delete(key, retry=True), False, "delete"):
             self._count("evictions")
 
     def _after_write(self) -> None:
@@ -231,45 +271,58 @@ class SafeCache:
             full_pass = self._writes % _CULL_EVERY == 0
         if self.eviction_policy == "none" and not full_pass:
             return
-        if full_pass or self._cache.volume() > self.size_limit:
-            removed = self._cache.cull(retry=True)
-            if removed:
-                self._count("evictions", removed)
+
+        def cull(db: diskcache.Cache) -> int:
+            if full_pass or db.volume() > self.size_limit:
+                return int(db.cull(retry=True))
+            return 0
+
+        removed = self._call(cull, 0, "cull")
+        if removed:
+            self._count("evictions", removed)
+
+    @staticmethod
+    def _check_expire(expire: float | None) -> None:
+        if expire is not None and (
+            isinstance(expire, bool) or not isinstance(expire, int | float) or expire <= 0
+        ):
+            raise ValueError(f"expire={expire!r} must be None or a positive number of seconds")
 
     def _set(self, key: str, value: bytes | str | int, expire: float | None) -> None:
-        if expire is not None and (not isinstance(expire, int | float) or expire <= 0):
-            raise ValueError(f"expire={expire!r} must be None or a positive number of seconds")
-        self._cache.set(key, value, expire=expire, retry=True)
+        self._check_expire(expire)
+        self._call(lambda db: db.set(key, value, expire=expire, retry=True), False, "write")
         self._after_write()
 
     # -- public API -----------------------------------------------------------------------
     def get_bytes(self, key: str) -> bytes | None:
-        """The bytes stored under ``key``, or None (missing, expired or not bytes)."""
-        value = self._get(key)
-        if value is None or type(value) is bytes:
-            return value
-        self._count("rejected")
-        self._evict(key)
-        return None
+        """The bytes stored under ``key``, or None (missing, expired, damaged or not bytes)."""
+        # Not bytes, or bytes whose header, length or checksum is wrong (a damaged row, or a
+        # row of the unsealed format before version 2): never returned.
+        return self._get(key, lambda v: cache_db.unseal(v) if type(v) is bytes else None)
 
     def set_bytes(self, key: str, value: bytes, expire: float | None = None) -> None:
         """Store ``value`` (bytes) under ``key`` for ``expire`` seconds (None: no expiry)."""
         if not isinstance(value, bytes | bytearray | memoryview):
             raise TypeError(f"value must be bytes, got {type(value).__name__}")
-        self._set(key, bytes(value), expire)
+        self._set(key, cache_db.seal(bytes(value)), expire)
 
     def set_many_bytes(self, items: list[tuple[str, bytes]], expire: float | None = None) -> None:
         """Store several (key, bytes) pairs in one transaction (one disk sync)."""
-        if expire is not None and (not isinstance(expire, int | float) or expire <= 0):
-            raise ValueError(f"expire={expire!r} must be None or a positive number of seconds")
+        self._check_expire(expire)
         for key, value in items:
             if not isinstance(value, bytes | bytearray | memoryview):
                 raise TypeError(f"value for {key!r} must be bytes, got {type(value).__name__}")
         if not items:
             return
-        with self._cache.transact(retry=True):
-            for key, value in items:
-                self._cache.set(key, bytes(value), expire=expire, retry=True)
+        sealed = [(key, cache_db.seal(bytes(value))) for key, value in items]
+
+        def write(db: diskcache.Cache) -> bool:
+            with db.transact(retry=True):
+                for key, value in sealed:
+                    db.set(key, value, expire=expire, retry=True)
+            return True
+
+        self._call(write, False, "write")
         self._after_write()
 
     def get_json(self, key: str) -> Any | None:
@@ -287,47 +340,56 @@ class SafeCache:
     def set_json(self, key: str, value: Any, expire: float | None = None) -> None:
         """Store ``value`` as UTF-8 JSON bytes (raises TypeError if not JSON-serialisable)."""
         data = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-        self._set(key, data.encode("utf-8"), expire)
+        self.set_bytes(key, data.encode("utf-8"), expire)
 
     def get_token(self, key: str) -> str:
         """A random token stored under ``key``, created atomically if absent (epochs).
 
         Tokens never repeat, so an evicted epoch cannot come back with an old value and
-        resurrect results cached under it.
+        resurrect results cached under it. When the database cannot store one, a fresh token
+        is returned that nothing was cached under (every lookup under it misses).
         """
-        value = self._get(key)
-        if type(value) is str:
-            return value
+        value = self._get(key, _token)
         if value is not None:
-            self._count("rejected")
-            self._evict(key)
-        self._cache.add(key, uuid.uuid4().hex, retry=True)
-        current = self._cache.get(key, default=None, retry=True)
-        if type(current) is not str:
-            raise RuntimeError(f"cache at {self.directory} lost key {key!r} while creating it")
-        return current
+            return str(value)
+
+        def create(db: diskcache.Cache) -> Any:
+            db.add(key, uuid.uuid4().hex, retry=True)
+            return db.get(key, default=None, retry=True)
+
+        current = _token(self._call(create, None, "write"))
+        return current if current is not None else uuid.uuid4().hex
 
     def bump_token(self, key: str) -> str:
-        """Replace the token under ``key`` with a fresh random one and return it."""
+        """Replace the token under ``key`` with a fresh random one and return it.
+
+        Raises RuntimeError when the token cannot be written (results cached under the old
+        one would otherwise stay servable): a damaged database is replaced instead, which
+        forgets every result.
+        """
         token = uuid.uuid4().hex
-        self._cache.set(key, token, retry=True)
+        if not self._call(lambda db: db.set(key, token, retry=True), False, "write"):
+            raise RuntimeError(
+                f"cache at {self.directory} could not record a write (see the log); free disk "
+                f"space or delete {self.directory}, or cached query results may be stale"
+            )
         self._after_write()
         return token
 
     def delete(self, key: str) -> bool:
         """Remove ``key``; True if it was present."""
-        return bool(self._cache.delete(key, retry=True))
+        return bool(self._call(lambda db: db.delete(key, retry=True), False, "delete"))
 
     def clear(self) -> int:
         """Remove every entry of this namespace; returns how many."""
-        return int(self._cache.clear(retry=True))
+        return int(self._call(lambda db: db.clear(retry=True), 0, "clear"))
 
     def __len__(self) -> int:
-        return len(self._cache)
+        return int(self._call(len, 0, "count"))
 
     def volume(self) -> int:
         """Estimated bytes on disk."""
-        return int(self._cache.volume())
+        return int(self._call(lambda db: db.volume(), 0, "volume"))
 
     def close(self) -> None:
         """Close the SQLite connection of this thread."""

@@ -49,12 +49,8 @@ def parse_filters(items: list[str]) -> MetadataFilters | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        config = config_from_sources(args, env=os.environ)
-        filters = parse_filters(args.filter)
-    except ValueError as exc:
-        print(f"ragdrop ask: {exc}", file=sys.stderr)
-        return 2
+    config = config_from_sources(args, env=os.environ)
+    filters = parse_filters(args.filter)
     with RagPipeline(config) as pipeline:
         if not pipeline.indexed_documents():
             print(
@@ -63,11 +59,7 @@ def run(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return 1
-        try:
-            answer = pipeline.query(args.question, filters=filters)
-        except ValueError as exc:
-            print(f"ragdrop ask: {exc}", file=sys.stderr)
-            return 2
+        answer = pipeline.query(args.question, filters=filters)
     if args.json:
         print(json.dumps(answer.to_dict(), ensure_ascii=False))
         return 0

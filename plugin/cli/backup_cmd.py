@@ -10,11 +10,9 @@ from typing import Any
 
 from ragdrop.core.files import atomic_write_bytes, read_bytes
 from ragdrop.pipeline.rag import RagPipeline
+from ragdrop.pipeline.restore import MANIFEST_COPY  # stored beside the export
 from ragdrop.pipeline.settings import add_settings_arguments, config_from_sources
 from ragdrop.vector_stores import CachedQdrantVectorStore
-
-# Stored beside the vector store's export so a restore also restores "what is indexed".
-MANIFEST_COPY = "ragdrop-manifest.json"
 
 
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:

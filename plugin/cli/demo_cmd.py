@@ -11,8 +11,7 @@ from typing import Any, get_args
 
 from ragdrop.observability.stages import Stage
 from ragdrop.pipeline.config import ChunkingMode, FusionMode, PipelineConfig, RetrieverMode
-from ragdrop.pipeline.documents import DocumentLoadError, load_directory, load_pydoc_topics
-from ragdrop.pipeline.manifest import ManifestError
+from ragdrop.pipeline.documents import load_directory, load_pydoc_topics
 from ragdrop.pipeline.rag import RagPipeline
 from ragdrop.pipeline.results import RagAnswer
 
@@ -104,11 +103,7 @@ def format_answer(number: int, result: RagAnswer, top_k: int) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        documents = load_directory(args.docs) if args.docs else load_pydoc_topics()
-    except (DocumentLoadError, OSError) as exc:
-        print(f"ragdrop demo: {exc}", file=sys.stderr)
-        return 2
+    documents = load_directory(args.docs) if args.docs else load_pydoc_topics()
     config = PipelineConfig(
         data_dir=args.data_dir,
         collection=collection_for(args.docs),
@@ -124,9 +119,6 @@ def run(args: argparse.Namespace) -> int:
     with RagPipeline(config) as pipeline:
         try:
             report = pipeline.ingest(documents, progress=True, prune=True)
-        except ManifestError as exc:
-            print(f"ragdrop demo: {exc}", file=sys.stderr)
-            return 2
         except KeyboardInterrupt:
             done = len(pipeline.indexed_documents())
             print(

@@ -110,30 +110,26 @@ def run(args: argparse.Namespace) -> int:
         for system in _select_systems(None):
             print(f"{system.name:24} {system.label}")
         return 0
-    try:
-        if args.dataset is None:
-            raise ValueError("DIR is required: a BEIR dataset directory")
-        systems = _select_systems(args.systems)
-        dataset = load_beir(args.dataset, split=args.split)
-        if args.queries is not None:
-            dataset = dataset.head(args.queries)
-        data_dir = Path(getattr(args, "data_dir", None) or DEFAULT_DATA_DIR)
-        settings = EvalSettings(
-            top_k=args.top_k,
-            candidates=args.candidates,
-            chunking=args.chunking,
-            chunk_size=args.chunk_size,
-            chunk_overlap=args.chunk_overlap,
-            rerank_model=args.rerank_model,
-            rerank_depth=args.rerank_depth,
-            cache_dir=None if args.no_cache else (args.cache_dir or data_dir / "eval_cache"),
-            progress=not args.no_progress and sys.stderr.isatty(),
-        )
-        if args.threads is not None and args.threads < 1:
-            raise ValueError(f"--threads must be a positive int, got {args.threads}")
-    except (ValueError, FileNotFoundError) as exc:
-        print(f"ragdrop eval: {exc}", file=sys.stderr)
-        return 2
+    if args.dataset is None:
+        raise ValueError("DIR is required: a BEIR dataset directory")
+    systems = _select_systems(args.systems)
+    dataset = load_beir(args.dataset, split=args.split)
+    if args.queries is not None:
+        dataset = dataset.head(args.queries)
+    data_dir = Path(getattr(args, "data_dir", None) or DEFAULT_DATA_DIR)
+    settings = EvalSettings(
+        top_k=args.top_k,
+        candidates=args.candidates,
+        chunking=args.chunking,
+        chunk_size=args.chunk_size,
+        chunk_overlap=args.chunk_overlap,
+        rerank_model=args.rerank_model,
+        rerank_depth=args.rerank_depth,
+        cache_dir=None if args.no_cache else (args.cache_dir or data_dir / "eval_cache"),
+        progress=not args.no_progress and sys.stderr.isatty(),
+    )
+    if args.threads is not None and args.threads < 1:
+        raise ValueError(f"--threads must be a positive int, got {args.threads}")
     with ExitStack() as limits:
         if args.threads is not None:
             limits.enter_context(_thread_limit(args.threads))

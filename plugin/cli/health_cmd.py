@@ -1,11 +1,10 @@
-"""``ragdrop health``: readiness of Qdrant, the collection, the cache directory and models."""
+"""``ragdrop health``: readiness of what questions read; checks without creating anything."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import os
-import sys
 from typing import Any
 
 from ragdrop.pipeline.rag import RagPipeline
@@ -16,8 +15,12 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     parser = subparsers.add_parser(
         "health",
         parents=[common],
-        help="check Qdrant, the collection, the cache directory and the models",
-        description="Exit status 0 when every check passes, 1 otherwise.",
+        help="check what questions read: data dir, manifest, cache, Qdrant, models, BM25",
+        description=(
+            "Checks the data dir, the manifest, the cache dir, Qdrant and the collection, the "
+            "models and the BM25 state, creating nothing. Exit status 0 when every check "
+            "passes, 1 otherwise."
+        ),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -26,11 +29,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        config = config_from_sources(args, env=os.environ)
-    except ValueError as exc:
-        print(f"ragdrop health: {exc}", file=sys.stderr)
-        return 2
+    config = config_from_sources(args, env=os.environ)
     with RagPipeline(config) as pipeline:
         report = pipeline.health()
     if args.json:
@@ -39,5 +38,6 @@ def run(args: argparse.Namespace) -> int:
         for check in report.checks:
             mark = "ok  " if check.ok else "FAIL"
             print(f"{mark} {check.name:<11} {check.detail}")
-        print("ready" if report.ok else "not ready")
+        failed = next((check for check in report.checks if not check.ok), None)
+        print("ready" if failed is None else f"not ready: {failed.name}: {failed.detail}")
     return 0 if report.ok else 1

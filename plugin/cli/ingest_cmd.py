@@ -10,8 +10,7 @@ from typing import Any
 
 from llama_index.core import Document
 
-from ragdrop.pipeline.documents import DocumentLoadError, load_directory
-from ragdrop.pipeline.manifest import ManifestError
+from ragdrop.pipeline.documents import load_directory
 from ragdrop.pipeline.rag import RagPipeline
 from ragdrop.pipeline.settings import add_settings_arguments, config_from_sources
 
@@ -56,18 +55,11 @@ def load_paths(paths: list[str]) -> list[Document]:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        config = config_from_sources(args, env=os.environ)
-        documents = load_paths(args.paths)
-    except (ValueError, DocumentLoadError, OSError) as exc:
-        print(f"ragdrop ingest: {exc}", file=sys.stderr)
-        return 2
+    config = config_from_sources(args, env=os.environ)
+    documents = load_paths(args.paths)
     with RagPipeline(config) as pipeline:
         try:
             report = pipeline.ingest(documents, progress=not args.no_progress, prune=args.prune)
-        except ManifestError as exc:
-            print(f"ragdrop ingest: {exc}", file=sys.stderr)
-            return 2
         except KeyboardInterrupt:
             done = len(pipeline.indexed_documents())
             print(

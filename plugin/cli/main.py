@@ -1,4 +1,9 @@
-"""The ``ragdrop`` command: one sub-command per module ``ragdrop.cli.<name>_cmd``."""
+"""The ``ragdrop`` command: one sub-command per module ``ragdrop.cli.<name>_cmd``.
+
+Every expected fault (a bad argument or file, a damaged manifest, a missing model, a busy or
+unsafe data dir, Qdrant refusing a request) ends the command with one line on stderr naming
+what failed and the fix, and a non-zero exit status; ``--debug`` shows the traceback instead.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +13,25 @@ import os
 import sys
 from collections.abc import Sequence
 
+from qdrant_client.http.exceptions import ApiException
+
+from ragdrop.core.locks import DataDirBusyError
+from ragdrop.embeddings import ModelNotAvailableError
+from ragdrop.qdrant_edge.errors import EdgeStorageError
+
 # Each module has register(subparsers, common_parent) and run(args) -> int.
 COMMAND_MODULES = ["demo", "ingest", "ask", "serve", "eval", "backup", "restore", "health"]
+# Faults of the input (arguments, files, folders): exit 2. ManifestError, DocumentLoadError,
+# UnsafePathError and pydantic's ValidationError are ValueErrors.
+INPUT_ERRORS: tuple[type[BaseException], ...] = (ValueError, OSError)
+# Faults of the environment (models, Qdrant, another process): exit 1.
+RUNTIME_ERRORS: tuple[type[BaseException], ...] = (
+    ModelNotAvailableError,
+    EdgeStorageError,
+    DataDirBusyError,
+    ApiException,
+)
+DEBUG_HELP = "show the traceback of an error instead of one line"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -19,7 +41,15 @@ def build_parser() -> argparse.ArgumentParser:
         description="Production-grade retrieval for LlamaIndex pipelines.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
+    parser.add_argument("--debug", action="store_true", help=DEBUG_HELP)
     common = argparse.ArgumentParser(add_help=False)
+    # Also after the command (`ragdrop ask Q --debug`); SUPPRESS keeps `ragdrop --debug ask`.
+    common.add_argument(
+        "--debug",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help=f"{DEBUG_HELP} (default: off)",
+    )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         try:
@@ -30,6 +60,20 @@ def build_parser() -> argparse.ArgumentParser:
             continue
         module.register(subparsers, common)
     return parser
+
+
+def error_line(exc: BaseException) -> str:
+    """One line naming what failed and the fix (the library's messages carry the fix)."""
+    if isinstance(exc, ApiException):
+        return (
+            f"Qdrant refused the request ({' '.join(str(exc).split())}); check that Qdrant "
+            "runs at --qdrant-url and that --qdrant-api-key is right"
+        )
+    if isinstance(exc, OSError) and exc.errno is not None and exc.strerror:
+        # An error from the OS itself: it names the file but no fix.
+        where = f": {exc.filename}" if exc.filename is not None else ""
+        return f"{exc.strerror}{where}; check that the path exists and that you may use it"
+    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -48,6 +92,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("Interrupted.", file=sys.stderr)
         return 130
+    except RUNTIME_ERRORS + INPUT_ERRORS as exc:
+        if args.debug:
+            raise
+        print(f"ragdrop {args.command}: {error_line(exc)}", file=sys.stderr)
+        return 1 if isinstance(exc, RUNTIME_ERRORS) else 2
 
 
 if __name__ == "__main__":

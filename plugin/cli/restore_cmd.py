@@ -10,7 +10,9 @@ from typing import Any
 
 from ragdrop.cli.backup_cmd import MANIFEST_COPY, qdrant_store
 from ragdrop.core.files import atomic_write_bytes, private_dir, read_bytes
+from ragdrop.core.locks import DataDirBusyError, DataDirLock
 from ragdrop.pipeline.rag import RagPipeline
+from ragdrop.pipeline.restore import restore_data_dir
 from ragdrop.pipeline.settings import add_settings_arguments, config_from_sources
 
 
@@ -47,12 +49,18 @@ def run(args: argparse.Namespace) -> int:
         return 2
     try:
         config = config_from_sources(args, env=os.environ)
-        with RagPipeline(config) as pipeline:
-            # Forget first: if the restore dies half-way, no manifest claims missing points.
-            config.manifest_path.unlink(missing_ok=True)
-            result = qdrant_store(pipeline).restore(args.src)
-        had_manifest = restore_manifest(args.src, config.manifest_path)
-    except (ValueError, OSError) as exc:
+        if config.qdrant_url:
+            with RagPipeline(config) as pipeline:
+                # Forget first: if the restore dies half-way, no manifest claims missing points.
+                config.manifest_path.unlink(missing_ok=True)
+                result = qdrant_store(pipeline).restore(args.src)
+            had_manifest = restore_manifest(args.src, config.manifest_path)
+        else:
+            # The embedded index is rebuilt aside, checked, then switched in whole.
+            with DataDirLock(private_dir(config.data_dir, "data dir")):
+                result = restore_data_dir(config, args.src)
+            had_manifest = bool(result.get("manifest"))
+    except (ValueError, OSError, DataDirBusyError) as exc:
         print(f"ragdrop restore: {exc}", file=sys.stderr)
         return 2
     points = result.get("points") if isinstance(result, dict) else None

@@ -12,6 +12,7 @@ from ragdrop.pipeline.settings import (
     add_settings_arguments,
     config_from_sources,
     config_to_env,
+    is_loopback,
     server_settings_from_sources,
 )
 
@@ -24,7 +25,8 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         description=(
             "POST /query, POST /documents, GET /jobs/{id}, DELETE /documents/{id}, "
             "GET /health/live, GET /health/ready, GET /metrics. Set RAGDROP_API_KEY to require "
-            "a bearer token."
+            "a bearer token; without one the server listens on 127.0.0.1 only, unless "
+            "--insecure-no-auth. A blank or placeholder key is refused."
         ),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
@@ -54,7 +56,22 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"ragdrop serve: {exc}", file=sys.stderr)
         return 2
-    auth = "bearer token required" if server["api_key"] else "no API key (open to anyone)"
+    if server["api_key"]:
+        auth = "bearer token required"
+    elif is_loopback(server["host"]):
+        auth = "no API key: open to every local user"
+        print(
+            "ragdrop serve: warning: no API key, so anyone on this machine may query, add and "
+            "delete documents; set RAGDROP_API_KEY to require a bearer token",
+            file=sys.stderr,
+        )
+    else:
+        auth = "no API key: open to anyone who can connect"
+        print(
+            f"ragdrop serve: warning: --insecure-no-auth: anyone who can reach {server['host']} "
+            "may query, add and delete documents; set RAGDROP_API_KEY to require a bearer token",
+            file=sys.stderr,
+        )
     print(
         f"ragdrop serve: http://{server['host']}:{server['port']} ({auth}); index "
         f"{config.qdrant_url or config.qdrant_path}, collection {config.collection!r}",
@@ -65,6 +82,7 @@ def run(args: argparse.Namespace) -> int:
         app = create_app(
             config,
             api_key=server["api_key"],
+            insecure_no_auth=server["insecure_no_auth"],
             max_body_bytes=server["max_body_bytes"],
             max_top_k=server["max_top_k"],
         )
@@ -75,6 +93,8 @@ def run(args: argparse.Namespace) -> int:
     os.environ.update(config_to_env(config))
     os.environ["RAGDROP_MAX_BODY_BYTES"] = str(server["max_body_bytes"])
     os.environ["RAGDROP_MAX_TOP_K"] = str(server["max_top_k"])
+    os.environ["RAGDROP_HOST"] = server["host"]
+    os.environ["RAGDROP_INSECURE_NO_AUTH"] = "1" if server["insecure_no_auth"] else "0"
     if server["api_key"]:
         os.environ["RAGDROP_API_KEY"] = server["api_key"]
     uvicorn.run(

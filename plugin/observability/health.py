@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
-import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ragdrop.core.files import atomic_write_bytes, private_dir
+from ragdrop.core.files import check_private_dir
 
 # A check returns a short detail line when healthy and raises when not.
 Check = Callable[[], str]
@@ -50,12 +50,21 @@ class HealthReport:
         }
 
 
+class CheckSkipped(Exception):
+    """A check that could not run because what it reads failed an earlier check.
+
+    Reported as a failure whose detail is the message alone (no exception type).
+    """
+
+
 def run_check(name: str, check: Check) -> CheckResult:
     """Run ``check``; any exception becomes a failed result naming its type and message."""
     start = time.perf_counter()
     try:
         detail = check()
         ok = True
+    except CheckSkipped as exc:
+        detail, ok = str(exc), False
     except Exception as exc:  # a probe reports every failure instead of raising
         detail = f"{type(exc).__name__}: {exc}"
         ok = False
@@ -146,18 +155,32 @@ def check_collection(
     return f"collection {collection!r}: {info.points_count or 0} points, vector sizes {sizes}"
 
 
-def check_directory_writable(path: Path | str) -> str:
-    """``path`` exists (or can be created 0700), is private (`private_dir`) and takes a file.
+def check_directory_writable(
+    path: Path | str, what: str = "directory", missing: str | None = None
+) -> str:
+    """``path`` is a directory the current user owns, only they may write, and can write.
 
+    Creates and writes nothing (a probe must not change what it checks): a missing directory
+    raises FileNotFoundError, or returns ``missing`` (a note) when one is given.
     Raises `UnsafePathError` (a PermissionError) when the directory is not private.
+
+    Args:
+        path: the directory.
+        what: its name in messages ("data dir", "cache dir").
+        missing: the detail when a missing directory is fine (it is created on first use).
     """
-    directory = private_dir(path)
-    probe = directory / f".health-{uuid.uuid4().hex}"
-    try:
-        atomic_write_bytes(probe, b"ok")
-    finally:
-        probe.unlink(missing_ok=True)
-    return f"{directory} writable"
+    directory = Path(path).expanduser()
+    if not os.path.lexists(directory):
+        if missing is not None:
+            return f"{directory} absent: {missing}"
+        raise FileNotFoundError(f"{what} {str(directory)!r} does not exist")
+    check_private_dir(directory, what)
+    if not os.access(directory, os.R_OK | os.W_OK | os.X_OK):
+        raise PermissionError(
+            f"{what} {str(directory)!r} is not readable and writable by this user; "
+            f"run `chmod 700 {directory}`"
+        )
+    return f"{directory} private and writable"
 
 
 def check_model_loads(model: Any) -> str:

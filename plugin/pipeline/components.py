@@ -15,11 +15,15 @@ from llama_index.core.postprocessor.types import BaseNodePostprocessor
 from llama_index.core.retrievers import BaseRetriever
 from llama_index.core.vector_stores.types import BasePydanticVectorStore, MetadataFilters
 from qdrant_client import QdrantClient
+from qdrant_client.client_base import QdrantBase
 
 from ragdrop.cache import CachedEmbedding
+from ragdrop.core.files import private_dir
+from ragdrop.core.locks import DataDirLock
 from ragdrop.embeddings import SentenceTransformerEmbedding
 from ragdrop.node_parsers import FixedSizeNodeParser, SemanticNodeParser
 from ragdrop.pipeline.config import PipelineConfig
+from ragdrop.pipeline.restore import recover_data_dir
 from ragdrop.postprocessors import (
     DEFAULT_RERANK_MODEL,
     RERANK_MODEL_ENV,
@@ -37,23 +41,52 @@ class Components:
 
     embed_model: BaseEmbedding
     node_parser: NodeParser
-    client: Any  # a QdrantClient, or the embedded Qdrant Edge client with the same surface
+    client: QdrantBase  # a QdrantClient, or the embedded Qdrant Edge client
     vector_store: BasePydanticVectorStore
     index: VectorStoreIndex
     retriever: BaseRetriever
     postprocessors: list[BaseNodePostprocessor]
     rerank_status: str
+    # Held while the embedded index is open (None with a Qdrant server): one writer per
+    # data dir (ragdrop.core.locks).
+    lock: DataDirLock | None = None
+
+    def close(self) -> None:
+        """Close the Qdrant client, then give the data dir back."""
+        try:
+            self.client.close()
+        finally:
+            if self.lock is not None:
+                self.lock.release()
 
 
 def build_components(config: PipelineConfig) -> Components:
-    """Every part of the pipeline (the models are loaded lazily, at first use)."""
-    embed_model = build_embed_model(config)
-    node_parser = build_node_parser(config, embed_model)
-    client = build_qdrant_client(config)
-    vector_store = build_vector_store(config, client, embed_model)
-    index = VectorStoreIndex.from_vector_store(vector_store, embed_model=embed_model)
-    retriever = build_retriever(config, index, vector_store, embed_model)
-    postprocessors, rerank_status = build_postprocessors(config)
+    """Every part of the pipeline (the models are loaded lazily, at first use).
+
+    An embedded index is opened under the data dir's writer lock: a second process raises
+    `DataDirBusyError` naming the first instead of writing beside it.
+    """
+    lock = None
+    if not config.qdrant_url:
+        lock = DataDirLock(private_dir(config.data_dir, "data dir")).acquire()
+    try:
+        if lock is not None:
+            recover_data_dir(config)  # finish or undo a restore a kill interrupted
+        embed_model = build_embed_model(config)
+        node_parser = build_node_parser(config, embed_model)
+        client = build_qdrant_client(config)
+        try:
+            vector_store = build_vector_store(config, client, embed_model)
+            index = VectorStoreIndex.from_vector_store(vector_store, embed_model=embed_model)
+            retriever = build_retriever(config, index, vector_store, embed_model)
+            postprocessors, rerank_status = build_postprocessors(config)
+        except BaseException:
+            client.close()
+            raise
+    except BaseException:
+        if lock is not None:
+            lock.release()
+        raise
     return Components(
         embed_model,
         node_parser,
@@ -63,6 +96,7 @@ def build_components(config: PipelineConfig) -> Components:
         retriever,
         postprocessors,
         rerank_status,
+        lock,
     )
 
 
@@ -88,7 +122,7 @@ def build_node_parser(config: PipelineConfig, embed_model: BaseEmbedding) -> Nod
     return FixedSizeNodeParser(chunk_overlap=config.chunk_overlap, **sizing)
 
 
-def build_qdrant_client(config: PipelineConfig) -> Any:
+def build_qdrant_client(config: PipelineConfig) -> QdrantBase:
     """A Qdrant client: a server or cluster when a URL is set, else embedded at ``data_dir``.
 
     Embedded means Qdrant Edge (HNSW, payload indexes) unless ``config.qdrant_engine`` asks
@@ -100,7 +134,7 @@ def build_qdrant_client(config: PipelineConfig) -> Any:
 
 
 def build_vector_store(
-    config: PipelineConfig, client: Any, embed_model: BaseEmbedding
+    config: PipelineConfig, client: QdrantBase, embed_model: BaseEmbedding
 ) -> BasePydanticVectorStore:
     """The vector store over ``client``: query cache when ``config.cache``, and the hybrid
     (dense + sparse) layout when Qdrant itself fuses hybrid results."""
@@ -152,7 +186,7 @@ def build_retriever(
             vector_candidates=per_side,
             filters=filters,
         )
-    bm25 = store_bm25(vector_store, persist_dir=config.data_dir / "bm25" / config.collection)
+    bm25 = store_bm25(vector_store, persist_dir=config.bm25_dir)
     if config.retriever == "bm25":
         return bm25.with_filters(filters, similarity_top_k=depth)
     return HybridRetriever(

@@ -94,3 +94,8 @@ class PipelineConfig(BaseModel):
     @property
     def manifest_path(self) -> Path:
         return self.data_dir / f"manifest-{self.collection}.json"
+
+    @property
+    def bm25_dir(self) -> Path:
+        """Where the client-side BM25 index of the collection is persisted."""
+        return self.data_dir / "bm25" / self.collection

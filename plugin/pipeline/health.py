@@ -1,15 +1,28 @@
 """The readiness checks of a pipeline, built from observability's generic checks.
 
 `RagPipeline.health` runs them; ``ragdrop health`` and the server's ``/health/ready`` call
-`RagPipeline.health`, so the three never disagree.
+`RagPipeline.health`, so the three never disagree. They check what a question reads: the data
+dir, the manifest, the cache dir, Qdrant and the collection, the models and the BM25 state.
+
+No check creates or writes a file: a missing data dir is reported (not ready), never created,
+and every check that reads inside it is then skipped. Opening the index (the first check that
+needs Qdrant) is the pipeline's own start-up; it may rebuild a BM25 state that does not match
+the store, and the ``bm25`` check says so.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from llama_index.core.retrievers import BaseRetriever
 
 from ragdrop.observability.health import (
     Check,
+    CheckSkipped,
     OnceCheck,
     check_collection,
     check_directory_writable,
@@ -18,47 +31,222 @@ from ragdrop.observability.health import (
 )
 from ragdrop.pipeline.components import Components
 from ragdrop.pipeline.config import PipelineConfig
+from ragdrop.pipeline.manifest import IngestManifest
+from ragdrop.retrievers import BM25Retriever, HybridRetriever
+from ragdrop.retrievers.bm25.retriever import RETRIEVER_FILE
+from ragdrop.retrievers.store_reader import index_point_ids, store_point_ids
+
+
+@dataclass(frozen=True)
+class PersistedBM25:
+    """What ``data_dir/bm25/<collection>`` held before the index opened.
+
+    Args:
+        ids: the point ids it indexes (None when absent or unreadable).
+        problem: why it cannot be used as is ("absent", "unreadable (...)"), or None.
+    """
+
+    ids: frozenset[str] | None
+    problem: str | None
+
+
+def read_bm25_state(path: Path) -> PersistedBM25:
+    """Load the persisted BM25 state at ``path`` the way the pipeline will (reads only)."""
+    if not os.path.lexists(path / RETRIEVER_FILE):
+        return PersistedBM25(None, "absent")
+    try:
+        bm25 = BM25Retriever.from_persist_dir(path)
+    # What `load_or_build_bm25` treats as "rebuild from the store".
+    except (ValueError, KeyError, TypeError, IndexError, EOFError, OSError) as exc:
+        return PersistedBM25(None, f"unreadable ({exc})")
+    return PersistedBM25(frozenset(index_point_ids(bm25.index.ids)), None)
+
+
+def live_bm25(retriever: BaseRetriever) -> BM25Retriever | None:
+    """The BM25 index queries read (None when the retriever has no BM25 side)."""
+    bm25 = retriever.bm25 if isinstance(retriever, HybridRetriever) else retriever
+    return bm25 if isinstance(bm25, BM25Retriever) else None
+
+
+def bm25_state_dir(config: PipelineConfig) -> Path | None:
+    """Where the pipeline persists BM25 (as `build_retriever` does), or None when unused."""
+    if config.retriever == "vector" or (config.retriever == "hybrid" and config.fusion == "qdrant"):
+        return None
+    return config.bm25_dir
+
+
+def count_points(client: Any, collection: str) -> int:
+    """Points in ``collection`` (0 when it does not exist yet)."""
+    if not client.collection_exists(collection):
+        return 0
+    return int(client.count(collection_name=collection, exact=True).count)
+
+
+def check_data_dir(path: Path) -> str:
+    """The data dir exists, is private and writable; never created here."""
+    try:
+        return check_directory_writable(path, "data dir")
+    except FileNotFoundError as exc:
+        raise FileNotFoundError(
+            f"{exc}: ingest documents first (`ragdrop ingest PATH --data-dir {path}`) or pass "
+            "the --data-dir that holds the index"
+        ) from None
+
+
+def check_manifest(manifest: IngestManifest) -> str:
+    """The manifest is readable and was written with the current settings."""
+    if manifest.fingerprint_changed:
+        raise ValueError(
+            f"{manifest.path} was written with other settings "
+            f"({'; '.join(manifest.changed_settings())}); use the settings the index was "
+            "built with, or re-index with `ragdrop ingest PATH` (replaces every document)"
+        )
+    if not manifest.exists:
+        return f"{manifest.path} absent: no documents indexed yet"
+    return f"{manifest.path}: {len(manifest.documents)} documents indexed"
+
+
+def check_manifest_matches(documents: int, points: int, collection: str, path: Path) -> None:
+    """Raise when the manifest and the collection disagree about whether anything is indexed."""
+    if documents and not points:
+        raise LookupError(
+            f"the manifest lists {documents} documents but collection {collection!r} holds no "
+            f"points: restore a backup (`ragdrop restore`), or delete {path} and ingest again"
+        )
+    if points and not documents:
+        raise LookupError(
+            f"collection {collection!r} holds {points} points but the manifest ({path}) lists "
+            "no documents, so questions are refused and the next ingest re-embeds everything: "
+            "restore a backup (`ragdrop restore`) or ingest the documents again"
+        )
+
+
+def describe_bm25(
+    live: BM25Retriever, points: int, before: PersistedBM25 | None, stored: set[str] | None
+) -> str:
+    """The ``bm25`` check's detail; raises when the index queries read misses points."""
+    if len(live.index) != points:
+        raise RuntimeError(
+            f"the BM25 index holds {len(live.index)} chunks but the collection holds {points} "
+            "points (written by another process): restart ragdrop to rebuild BM25 from the "
+            "store's points"
+        )
+    detail = f"{points} chunks, the same as the collection"
+    if before is None:
+        return detail
+    if before.problem is not None:
+        return f"{detail}; persisted state {before.problem}: rebuilt from the store's points"
+    if stored is not None and before.ids != stored:
+        return (
+            f"{detail}; persisted state was stale ({len(before.ids or ())} chunks): rebuilt "
+            "from the store's points"
+        )
+    return f"{detail}; persisted state loaded"
+
+
+class InDataDir:
+    """A check of something inside the data dir: skipped (failed) while the data dir is
+    missing or unsafe, so a probe never opens, let alone creates, what it checks.
+
+    Args:
+        check: the check to run once the data dir is usable.
+        data_dir: the data dir.
+    """
+
+    def __init__(self, check: Check, data_dir: Path) -> None:
+        self.check = check
+        self.data_dir = data_dir
+
+    def __call__(self) -> str:
+        try:
+            check_directory_writable(self.data_dir, "data dir")
+        except OSError:  # an UnsafePathError is a PermissionError
+            raise CheckSkipped("not checked: the data dir is unusable (see data_dir)") from None
+        return self.check()
 
 
 def readiness_checks(
     config: PipelineConfig,
     components: Callable[[], Components],
     retry_seconds: float = 60.0,
+    *,
+    fingerprint: Callable[[], Mapping[str, Any]],
+    built: Callable[[], bool] = lambda: True,
 ) -> dict[str, Check]:
-    """Name -> check: Qdrant reachable, models loadable, collection fits the model, dirs.
+    """Name -> check: data dir, manifest, cache dir, Qdrant, models, collection, BM25.
 
-    Nothing runs here. The first check to run builds the components; the models are loaded
-    by the first readiness probe and never again (a failed load is retried at most every
-    ``retry_seconds``). The collection check compares its vector size with the embedding
-    model's once the models are loaded.
+    Nothing runs here. The first check that needs Qdrant builds the components; the models
+    are loaded by the first readiness probe and never again (a failed load is retried at
+    most every ``retry_seconds``). The collection check compares its vector size with the
+    embedding model's once the models are loaded, and its points with the manifest.
 
     Args:
         config: the pipeline's settings (collection, data and cache directories).
         components: returns the pipeline's built components (building them on first call).
         retry_seconds: minimum seconds between two model loads after a failure.
+        fingerprint: returns the settings the manifest must have been written with.
+        built: whether the components are built (the BM25 state is read before they are).
     """
-    model_dimension: dict[str, int | None] = {}
+    state: dict[str, Any] = {}
+    bm25_dir = bm25_state_dir(config)
+
+    def opened() -> Components:
+        if bm25_dir is not None and not built():
+            state["bm25_before"] = read_bm25_state(bm25_dir)
+        return components()
+
+    def needs_data_dir(check: Check) -> Check:
+        return InDataDir(check, config.data_dir)
 
     def load_models() -> str:
-        parts = components()
+        parts = opened()
         loaded = [check_model_loads(parts.embed_model)]
         for post in parts.postprocessors:
             if callable(getattr(post, "warm_up", None)):
                 loaded.append(check_model_loads(post))
-        model_dimension["embed"] = getattr(parts.embed_model, "dimension", None)
+        state["dimension"] = getattr(parts.embed_model, "dimension", None)
         return "; ".join(loaded)
 
+    def manifest() -> str:
+        state["documents"] = None
+        loaded = IngestManifest(config.manifest_path, fingerprint())
+        detail = check_manifest(loaded)
+        state["documents"] = len(loaded.documents)
+        return detail
+
     def collection() -> str:
-        return check_collection(
-            components().client, config.collection, lambda: model_dimension.get("embed")
-        )
+        client = opened().client
+        detail = check_collection(client, config.collection, lambda: state.get("dimension"))
+        documents = state.get("documents")
+        if documents is not None:
+            points = count_points(client, config.collection)
+            check_manifest_matches(documents, points, config.collection, config.manifest_path)
+        return detail
+
+    def bm25() -> str:
+        parts = opened()
+        live = live_bm25(parts.retriever)
+        if live is None:
+            return "not used by this retriever"
+        before = state.pop("bm25_before", None)
+        stored = None
+        if before is not None and before.ids is not None:
+            stored = store_point_ids(parts.vector_store)
+        return describe_bm25(live, count_points(parts.client, config.collection), before, stored)
 
     checks: dict[str, Check] = {
-        "qdrant": lambda: check_qdrant_reachable(components().client),
-        "models": OnceCheck(load_models, retry_seconds=retry_seconds),
-        "collection": collection,
+        "data_dir": lambda: check_data_dir(config.data_dir),
+        "manifest": needs_data_dir(manifest),
     }
     if config.cache:
-        checks["cache_dir"] = lambda: check_directory_writable(config.cache_dir)
-    checks["data_dir"] = lambda: check_directory_writable(config.data_dir)
+        checks["cache_dir"] = needs_data_dir(
+            lambda: check_directory_writable(
+                config.cache_dir, "cache dir", missing="created at first use"
+            )
+        )
+    checks["qdrant"] = needs_data_dir(lambda: check_qdrant_reachable(opened().client))
+    checks["models"] = needs_data_dir(OnceCheck(load_models, retry_seconds=retry_seconds))
+    checks["collection"] = needs_data_dir(collection)
+    if bm25_dir is not None:
+        checks["bm25"] = needs_data_dir(bm25)
     return checks

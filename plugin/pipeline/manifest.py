@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -50,10 +51,14 @@ class IngestManifest:
         self.fingerprint = dict(fingerprint)
         self.documents: dict[str, str] = {}
         self.fingerprint_changed = False
+        # The settings the file was written under (differs from ``fingerprint`` when changed).
+        self.stored_fingerprint: object = None
+        self.exists = False
         self._load()
 
     def _load(self) -> None:
-        if not self.path.exists():
+        # lexists: a dangling symlink is refused below, not read as "no manifest".
+        if not os.path.lexists(self.path):
             return
         try:
             data = read_json(self.path)
@@ -66,13 +71,24 @@ class IngestManifest:
                 f"{self.path}: manifest version {data.get('version') if isinstance(data, dict) else None!r}"
                 f" is not {MANIFEST_VERSION}; delete it to re-index"
             )
-        if data.get("fingerprint") != self.fingerprint:
+        self.exists = True
+        self.stored_fingerprint = data.get("fingerprint")
+        if self.stored_fingerprint != self.fingerprint:
             self.fingerprint_changed = True
             return
         docs = data.get("documents", {})
         if not isinstance(docs, dict):
             raise ManifestError(f"{self.path}: 'documents' is not a map; delete it to re-index")
         self.documents = {str(k): str(v) for k, v in docs.items()}
+
+    def changed_settings(self) -> list[str]:
+        """``name: old -> new`` for each setting that differs from the file's (sorted)."""
+        stored = self.stored_fingerprint if isinstance(self.stored_fingerprint, dict) else {}
+        return [
+            f"{key}: {stored.get(key)!r} -> {self.fingerprint.get(key)!r}"
+            for key in sorted(set(stored) | set(self.fingerprint))
+            if stored.get(key) != self.fingerprint.get(key)
+        ]
 
     def save(self) -> None:
         """Write the manifest atomically: readers see the old or the new file, never half."""

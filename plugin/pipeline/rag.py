@@ -26,6 +26,7 @@ from ragdrop.pipeline.health import readiness_checks
 from ragdrop.pipeline.manifest import IngestManifest, document_hash
 from ragdrop.pipeline.results import IngestReport, RagAnswer, Source
 from ragdrop.retrievers import BM25Retriever, HybridRetriever
+from ragdrop.vector_stores.points import check_metadata_keys
 
 __all__ = ["Components", "IngestReport", "RagAnswer", "RagPipeline", "Source"]
 
@@ -64,7 +65,11 @@ class RagPipeline:
         self._write_listeners: list[WriteListener] = []
         self._health = HealthMonitor(
             readiness=readiness_checks(
-                self.config, lambda: self.components, retry_seconds=health_retry_seconds
+                self.config,
+                lambda: self.components,
+                retry_seconds=health_retry_seconds,
+                fingerprint=self.fingerprint,
+                built=lambda: self._components is not None,
             )
         )
 
@@ -137,6 +142,10 @@ class RagPipeline:
         after their points are written, and redone (old points deleted first) next time.
         """
         start = time.perf_counter()
+        for doc in documents:
+            # Checked before anything changes: the store would refuse them only after
+            # the document's old points were deleted.
+            check_metadata_keys(doc.metadata, f"document {doc.id_!r}")
         cfg = self.config
         parts = self.components
         manifest = IngestManifest(cfg.manifest_path, self.fingerprint())
@@ -332,8 +341,9 @@ class RagPipeline:
     # -- operations ---------------------------------------------------------------------
 
     def health(self) -> HealthReport:
-        """Readiness: Qdrant answers, the models load, the collection's vectors fit the model,
-        and the data and cache directories are private and writable.
+        """Readiness of what questions read: the data dir (never created here), the manifest,
+        the cache dir, Qdrant, the models, the collection (vector size, points against the
+        manifest) and the BM25 state (see `ragdrop.pipeline.health`).
 
         The first call builds the components and loads the models; later calls never reload
         them (a failed load is retried at most every ``health_retry_seconds``).
@@ -355,13 +365,11 @@ class RagPipeline:
         return IndexStats(bm25_documents=len(bm25.index), bm25_terms=bm25.index.n_terms)
 
     def close(self) -> None:
-        """Release Qdrant's on-disk lock and other resources."""
+        """Close Qdrant and release the data dir's writer lock (built again on next use)."""
         with self._lock:
             if self._components is not None:
-                close = getattr(self._components.client, "close", None)
-                if close is not None:
-                    close()
-                self._components = None
+                parts, self._components = self._components, None
+                parts.close()
 
     def __enter__(self) -> RagPipeline:
         return self

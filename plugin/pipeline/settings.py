@@ -12,6 +12,8 @@ Used by the CLI and by the server's ``uvicorn --factory`` entry point alike.
 from __future__ import annotations
 
 import argparse
+import ipaddress
+import re
 import tomllib
 import types
 import typing
@@ -43,6 +45,7 @@ class Setting:
     is_bool: bool = False
     secret: bool = False
     aliases: tuple[str, ...] = ()  # deprecated old names
+    blank_is_none: bool = True  # an empty/"none"/"null" environment value means "not set"
 
     @property
     def flag(self) -> str:
@@ -96,8 +99,18 @@ SERVER_SETTINGS: tuple[Setting, ...] = (
         "api_key",
         None,
         "Bearer token required by every endpoint but /health/live; prefer the environment "
-        "variable, flags are visible in the process list.",
+        "variable, flags are visible in the process list. Unset: the server answers on "
+        "127.0.0.1 only; blank or placeholder values are refused.",
         secret=True,
+        # RAGDROP_API_KEY="" is a mistake to report (issue 14), not a request for no auth.
+        blank_is_none=False,
+    ),
+    Setting(
+        "insecure_no_auth",
+        False,
+        "Serve without an API key on an interface other than 127.0.0.1: anyone who can reach "
+        "it may query, add and delete documents.",
+        is_bool=True,
     ),
     Setting("max_body_bytes", DEFAULT_MAX_BODY_BYTES, "Largest request body accepted."),
     Setting("max_top_k", DEFAULT_MAX_TOP_K, "Largest top_k a question may ask for."),
@@ -186,7 +199,11 @@ def _toml_section(data: Mapping[str, Any], section: Section, path: Path) -> dict
 
 
 def _env_value(raw: str, setting: Setting) -> Any:
-    if setting.default is None and raw.strip().lower() in ("", "none", "null"):
+    if (
+        setting.default is None
+        and setting.blank_is_none
+        and raw.strip().lower() in ("", "none", "null")
+    ):
         return None
     return raw
 
@@ -253,7 +270,12 @@ def server_settings_from_sources(
     args: argparse.Namespace | Mapping[str, Any] | None = None,
     env: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """Host, port, workers, api_key, max_body_bytes, max_top_k from the same sources."""
+    """Host, port, workers, api_key, insecure_no_auth, max_body_bytes, max_top_k, checked.
+
+    Raises ValueError naming the setting and where it came from: a blank or placeholder
+    API key (a set key must be a real secret), or a host other than loopback without an API
+    key unless ``insecure_no_auth`` is true.
+    """
     values, origins = resolve_settings("server", args, env)
     for name in ("port", "workers", "max_body_bytes", "max_top_k"):
         try:
@@ -266,9 +288,95 @@ def server_settings_from_sources(
         raise ValueError(
             f"port must be from 0 to 65535, got {values['port']} (from {origins['port']})"
         )
-    if values["api_key"] is not None and not str(values["api_key"]).strip():
-        values["api_key"] = None
+    if values["api_key"] is not None:
+        problem = api_key_problem(values["api_key"])
+        if problem:
+            raise ValueError(api_key_error(f"the API key from {origins['api_key']}", problem))
+    values["insecure_no_auth"] = _as_bool(values["insecure_no_auth"], origins["insecure_no_auth"])
+    host = str(values["host"])
+    if values["api_key"] is None and not values["insecure_no_auth"] and not is_loopback(host):
+        raise ValueError(
+            f"host {host} (from {origins['host']}) lets other machines connect, and no API key "
+            "is set: set RAGDROP_API_KEY (or --api-key) to a random secret, or pass "
+            "--insecure-no-auth (RAGDROP_INSECURE_NO_AUTH=1) to serve without auth on purpose"
+        )
     return values
+
+
+# -- server authentication rules (issue 14: fail closed) --------------------------------------
+
+_PLACEHOLDER_WORDS = frozenset(
+    "none null nil undefined false true no off yes on disabled empty secret password passwd "
+    "token key apikey mykey mysecret default test todo tbd fixme xxx".split()
+)
+_PLACEHOLDER_PARTS = (
+    "changeme", "changethis", "changeit", "replaceme", "yourapikey", "yourkey", "yoursecret",
+    "yourtoken", "placeholder", "insertkey", "putyour", "example", "dummy",
+)  # fmt: skip
+# Unexpanded templates: <key>, ${VAR}, $VAR, {{ var }}, %VAR%.
+_TEMPLATE = re.compile(r"^(<.*>|\$\{.*\}|\$\w+|\{\{.*\}\}|%\w+%)$")
+
+
+def api_key_problem(key: object) -> str | None:
+    """Why ``key`` cannot be the server's API key (blank, a placeholder), or None if it can.
+
+    Example:
+        >>> api_key_problem("changeme"), api_key_problem("k7Qx9-pW2m_Rt4vL")
+        ('is a placeholder, not a secret', None)
+    """
+    if not isinstance(key, str):
+        return f"must be a string, got {type(key).__name__}"
+    if not key.strip():
+        return "is empty or whitespace"
+    if key != key.strip():
+        return "has leading or trailing whitespace"
+    folded = re.sub(r"[^a-z0-9]", "", key.lower())
+    if (
+        len(set(folded)) <= 1
+        or folded in _PLACEHOLDER_WORDS
+        or any(part in folded for part in _PLACEHOLDER_PARTS)
+        or _TEMPLATE.match(key.strip())
+    ):
+        return "is a placeholder, not a secret"
+    return None
+
+
+def api_key_error(what: str, problem: str) -> str:
+    """One line: ``what`` (where the key came from) ``problem``, and the fix."""
+    return (
+        f"{what} {problem}: set RAGDROP_API_KEY (or --api-key) to a random secret, e.g. the "
+        "output of python -c 'import secrets; print(secrets.token_urlsafe(32))', or unset it "
+        "to serve without auth on 127.0.0.1 only"
+    )
+
+
+def is_loopback(host: str) -> bool:
+    """True for ``localhost``, 127.0.0.0/8 and ::1 (also written [::1] or ::ffff:127.0.0.1)."""
+    name = host.strip().lower()
+    if name.startswith("[") and name.endswith("]"):
+        name = name[1:-1]
+    if name == "localhost":
+        return True
+    try:
+        address = ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    mapped = getattr(address, "ipv4_mapped", None)
+    return bool((mapped or address).is_loopback)
+
+
+def _as_bool(value: Any, origin: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("", "0", "false", "no", "off"):
+        return False
+    raise ValueError(
+        f"insecure_no_auth must be true or false (1/0, yes/no, on/off), got {value!r} "
+        f"(from {origin})"
+    )
 
 
 def config_to_env(config: PipelineConfig) -> dict[str, str]:

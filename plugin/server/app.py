@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import secrets
+import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
@@ -26,7 +28,10 @@ from ragdrop.pipeline.rag import RagPipeline
 from ragdrop.pipeline.settings import (
     DEFAULT_MAX_BODY_BYTES,
     DEFAULT_MAX_TOP_K,
+    api_key_error,
+    api_key_problem,
     config_from_sources,
+    is_loopback,
     server_settings_from_sources,
 )
 from ragdrop.server.concurrency import ReadWriteLock
@@ -118,6 +123,19 @@ def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     ]
 
 
+def _arrived_on_loopback(scope: Scope) -> bool:
+    """The request reached a loopback address of this machine (or a Unix socket)."""
+    server = scope.get("server")
+    if server is None or server[1] is None:
+        return True  # a Unix socket (ASGI: no server address): its file mode guards it
+    return is_loopback(str(server[0]))
+
+
+def _digest(token: str) -> bytes:
+    # Equal-length digests: compare_digest then hides the key's length too.
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
+
+
 def check_workers(config: PipelineConfig, workers: int) -> None:
     """Refuse several worker processes on an on-disk local Qdrant, saying why."""
     if workers < 1:
@@ -135,6 +153,7 @@ def create_app(
     pipeline_or_config: RagPipeline | PipelineConfig,
     api_key: str | None = None,
     *,
+    insecure_no_auth: bool = False,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     max_top_k: int = DEFAULT_MAX_TOP_K,
     metrics: RagdropMetrics | None = None,
@@ -146,7 +165,10 @@ def create_app(
         pipeline_or_config: a `RagPipeline` (the app does not close it) or a `PipelineConfig`
             (the app builds the pipeline and closes it on shutdown).
         api_key: when set, every endpoint except ``/health/live`` requires
-            ``Authorization: Bearer <api_key>``.
+            ``Authorization: Bearer <api_key>``; blank or placeholder keys are refused.
+            When None, requests that reach the server on an address other than loopback
+            get 403, however the server was bound (``uvicorn --host 0.0.0.0`` included).
+        insecure_no_auth: without an API key, answer requests on every address.
         max_body_bytes: larger request bodies are refused with 413.
         max_top_k: the largest ``top_k`` a question may ask for (answers are reranked to
             that depth when a question asks for it).
@@ -180,8 +202,10 @@ def create_app(
             "pipeline_or_config must be a RagPipeline or a PipelineConfig, got "
             f"{type(pipeline_or_config).__name__}"
         )
-    if api_key is not None and (not isinstance(api_key, str) or not api_key.strip()):
-        raise ValueError("api_key must be a non-empty string or None")
+    if api_key is not None:
+        problem = api_key_problem(api_key)
+        if problem:
+            raise ValueError(api_key_error("api_key", problem))
     if max_body_bytes < 1024:
         raise ValueError(f"max_body_bytes must be >= 1024, got {max_body_bytes!r}")
     if not 1 <= max_top_k <= 1000:
@@ -229,12 +253,19 @@ def create_app(
     bearer = HTTPBearer(auto_error=False)
 
     def require_key(
+        request: Request,
         credentials: HTTPAuthorizationCredentials | None = Depends(bearer),
     ) -> None:
         if api_key is None:
-            return
+            if insecure_no_auth or _arrived_on_loopback(request.scope):
+                return
+            raise HTTPException(
+                status_code=403,
+                detail="this server has no API key, so it answers on 127.0.0.1 only: set "
+                "RAGDROP_API_KEY (or --api-key), or start it with --insecure-no-auth",
+            )
         given = credentials.credentials if credentials is not None else ""
-        if not secrets.compare_digest(given.encode(), api_key.encode()):
+        if not secrets.compare_digest(_digest(given), _digest(api_key)):
             raise HTTPException(
                 status_code=401,
                 detail="missing or invalid bearer token",
@@ -317,7 +348,9 @@ def create_app(
             # Deleted even when not recorded: a killed ingestion can leave unrecorded points.
             found = ref_doc_id in pipeline.indexed_documents()
             pipeline.delete_document(ref_doc_id)
-        return {"deleted": ref_doc_id, "found": found}
+        if not found:
+            raise HTTPException(404, detail=f"no document {ref_doc_id!r} in the index")
+        return {"deleted": ref_doc_id, "found": True}
 
     @app.get("/health/live")
     def live() -> JSONResponse:
@@ -333,11 +366,18 @@ def create_app(
                 report = pipeline.health()
         except TimeoutError:
             # An ingestion batch holds the index; probes must not time out meanwhile.
-            body = dict(last_ready.get("body") or {"status": "ok", "checks": {}})
-            body["busy"] = "ingestion in progress; checks from the last probe"
-            return JSONResponse(body, status_code=last_ready.get("status", 200))
-        last_ready.update(body=report.to_dict(), status=200 if report.ok else 503)
-        return JSONResponse(last_ready["body"], status_code=last_ready["status"])
+            if not last_ready:
+                reason = "ingestion in progress; the index has not been checked yet"
+                body = {"status": "fail", "checks": {}, "reason": reason}
+                return JSONResponse(body, status_code=503)
+            body = {**last_ready["body"], "busy": "ingestion in progress; last probe's checks"}
+            return JSONResponse(body, status_code=last_ready["status"])
+        body = report.to_dict()
+        failed = [f"{r.name}: {r.detail}" for r in report.checks if not r.ok]
+        if failed:
+            body["reason"] = "; ".join(failed)
+        last_ready.update(body=body, status=503 if failed else 200)
+        return JSONResponse(body, status_code=last_ready["status"])
 
     @app.get("/metrics", dependencies=protected)
     def metrics_endpoint() -> Response:
@@ -354,13 +394,31 @@ def _worker_alive(worker: IngestWorker) -> str:
 
 def create_app_from_env() -> FastAPI:
     """App factory for ``uvicorn --factory`` and multi-worker serving: settings from RAGDROP_*
-    (and the TOML file ``RAGDROP_CONFIG`` names), as ``ragdrop serve`` reads them."""
+    (and the TOML file ``RAGDROP_CONFIG`` names), as ``ragdrop serve`` reads them.
+
+    Invalid settings (a blank or placeholder RAGDROP_API_KEY, a RAGDROP_HOST other than
+    loopback without a key) print one line and exit with status 1, before anything is served.
+    uvicorn's own ``--host`` is not visible here: without a key the app answers only
+    requests that arrive on a loopback address unless RAGDROP_INSECURE_NO_AUTH is set.
+    """
     env = dict(os.environ)
-    config = config_from_sources(env=env)
-    server = server_settings_from_sources(env=env)
+    try:
+        config = config_from_sources(env=env)
+        server = server_settings_from_sources(env=env)
+    except ValueError as exc:
+        print(f"ragdrop: {exc}", file=sys.stderr, flush=True)
+        raise SystemExit(1) from None
+    if server["api_key"] is None:
+        logger.warning(
+            "no RAGDROP_API_KEY: serving without authentication%s",
+            " to anyone (RAGDROP_INSECURE_NO_AUTH)"
+            if server["insecure_no_auth"]
+            else ", on loopback addresses only",
+        )
     return create_app(
         config,
         api_key=server["api_key"],
+        insecure_no_auth=server["insecure_no_auth"],
         max_body_bytes=server["max_body_bytes"],
         max_top_k=server["max_top_k"],
     )

@@ -4,6 +4,10 @@ Each job is two files under ``directory``: ``<id>.json`` (state) and ``<id>.docs
 documents, removed when the job is done). Files are replaced atomically, so a kill leaves either
 the old or the new state. Re-running a job is safe because the pipeline skips documents whose
 content hash is already recorded, and records a document only after its points are written.
+
+Every state is checked when read: a record that is not valid JSON, has a wrong field, or is a
+symlink or a directory makes that job ``failed`` with the reason (rewritten as such when the
+server starts), while every other job still runs.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import fcntl
 import hashlib
 import json
 import logging
+import math
 import os
 import queue
 import re
@@ -22,13 +27,54 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
 
-from ragdrop.core.files import atomic_write_json, open_lock_file, private_dir, read_json
+from ragdrop.core.files import (
+    UnsafePathError,
+    atomic_write_json,
+    open_lock_file,
+    private_dir,
+    read_json,
+)
 
 logger = logging.getLogger(__name__)
 
 JOB_ID = re.compile(r"^[0-9a-f]{32}$")
 JobStatus = Literal["queued", "running", "done", "failed"]
+STATUSES: tuple[JobStatus, ...] = ("queued", "running", "done", "failed")
 PENDING: tuple[JobStatus, ...] = ("queued", "running")
+# Field -> (accepted types, whether None is allowed); bools are never counts.
+_FIELDS: dict[str, tuple[tuple[type, ...], bool]] = {
+    "documents": ((int,), False),
+    "processed": ((int,), False),
+    "attempts": ((int,), False),
+    "created_at": ((int, float), False),
+    "updated_at": ((int, float), False),
+    "report": ((dict,), False),
+    "error": ((str,), True),
+}
+
+
+class JobFileError(ValueError):
+    """A job file that cannot be used: unreadable, not JSON, or with a wrong field."""
+
+
+def check_state(state: object, job_id: str) -> dict[str, Any]:
+    """``state`` if it is a valid record of job ``job_id``; else raise `JobFileError`."""
+    if not isinstance(state, dict):
+        raise JobFileError(f"it holds a JSON {type(state).__name__}, not an object")
+    if state.get("job_id") != job_id:
+        raise JobFileError("its job_id is not the file's name")
+    if state.get("status") not in STATUSES:
+        raise JobFileError(f"its status is not one of {list(STATUSES)}")
+    for name, (types, nullable) in _FIELDS.items():
+        value = state.get(name)
+        if value is None and nullable:
+            continue
+        if isinstance(value, bool) or not isinstance(value, types):
+            allowed = " or ".join(t.__name__ for t in types)
+            raise JobFileError(f"its field {name!r} is {type(value).__name__}, not {allowed}")
+        if isinstance(value, int | float) and not (0 <= value < math.inf):
+            raise JobFileError(f"its field {name!r} is negative or not finite")
+    return state
 
 
 def job_id_for(documents: Sequence[dict[str, Any]]) -> str:
@@ -63,16 +109,58 @@ class JobJournal:
     def _docs_path(self, job_id: str) -> Path:
         return self._state_path(job_id).with_suffix(".docs.json")
 
-    def get(self, job_id: str) -> dict[str, Any] | None:
-        """The job's state, or None if unknown."""
+    def _read_state(self, job_id: str) -> dict[str, Any] | None:
+        """The job's checked state, None if unknown; `JobFileError` when unusable."""
         path = self._state_path(job_id)
         try:
             state = read_json(path)
         except FileNotFoundError:
             return None
-        if not isinstance(state, dict):
-            raise ValueError(f"job file {str(path)!r} does not hold a JSON object")
-        return state
+        except UnsafePathError as exc:
+            raise JobFileError("it is a symbolic link") from exc
+        except IsADirectoryError as exc:
+            raise JobFileError("it is a directory") from exc
+        except OSError as exc:
+            raise JobFileError(f"it cannot be read ({exc.strerror or type(exc).__name__})") from exc
+        except ValueError as exc:  # not UTF-8 or not JSON (truncated, garbage)
+            raise JobFileError(f"it is not valid JSON ({type(exc).__name__})") from exc
+        return check_state(state, job_id)
+
+    def _failed_record(self, job_id: str, reason: str) -> dict[str, Any]:
+        path = self._state_path(job_id)
+        try:
+            created = os.lstat(path).st_mtime
+        except OSError:
+            created = time.time()
+        return {
+            "job_id": job_id,
+            "status": "failed",
+            "documents": 0,
+            "processed": 0,
+            "report": {},
+            "error": f"job record {path.name} is unusable: {reason}; "
+            "post the documents again to re-run the job",
+            "attempts": 0,
+            "created_at": created,
+            "updated_at": time.time(),
+        }
+
+    def get(self, job_id: str) -> dict[str, Any] | None:
+        """The job's state, or None if unknown; a ``failed`` state naming the reason when its
+        record is unusable (garbage, truncated, wrong types, a symlink or a directory)."""
+        try:
+            return self._read_state(job_id)
+        except JobFileError as exc:
+            return self._failed_record(job_id, str(exc))
+
+    def _mark_failed(self, job_id: str, reason: str) -> None:
+        """Replace an unusable record by a ``failed`` one (a symlink is replaced, not followed)."""
+        state = self._failed_record(job_id, reason)
+        logger.warning("ingestion job %s marked failed: %s", job_id, state["error"])
+        try:
+            atomic_write_json(self._state_path(job_id), state)
+        except OSError as exc:
+            logger.warning("job record of %s could not be rewritten: %s", job_id, exc)
 
     def submit(self, documents: Sequence[dict[str, Any]]) -> tuple[dict[str, Any], bool]:
         """Record a job for ``documents``; returns ``(state, queued_now)``.
@@ -111,11 +199,27 @@ class JobJournal:
             return state
 
     def documents(self, job_id: str) -> list[dict[str, Any]]:
-        """The documents of a job that is not done yet."""
+        """The documents of a job that is not done yet (`JobFileError` when unusable)."""
         path = self._docs_path(job_id)
-        documents = read_json(path)
-        if not isinstance(documents, list):
-            raise ValueError(f"job file {str(path)!r} does not hold a JSON list")
+        try:
+            documents = read_json(path)
+        except (OSError, ValueError) as exc:
+            reason = (
+                "it is a symbolic link"
+                if isinstance(exc, UnsafePathError)
+                else (f"it cannot be read as JSON ({type(exc).__name__})")
+            )
+            raise JobFileError(f"job documents {path.name} are unusable: {reason}") from exc
+        if not isinstance(documents, list) or not all(
+            isinstance(d, dict)
+            and isinstance(d.get("id"), str)
+            and isinstance(d.get("text"), str)
+            and isinstance(d.get("metadata"), dict)
+            for d in documents
+        ):
+            raise JobFileError(
+                f"job documents {path.name} are unusable: not a list of id/text/metadata objects"
+            )
         return documents
 
     def drop_documents(self, job_id: str) -> None:
@@ -123,12 +227,21 @@ class JobJournal:
         self._docs_path(job_id).unlink(missing_ok=True)
 
     def pending(self) -> list[str]:
-        """Ids of jobs queued or running (e.g. interrupted by a kill), oldest first."""
+        """Ids of jobs queued or running (e.g. interrupted by a kill), oldest first.
+
+        A job whose record is unusable is marked failed with the reason (logged), so the
+        others still run and ``GET /jobs/{id}`` tells what happened.
+        """
         states = []
-        for path in self.directory.glob("*.json"):
+        for path in sorted(self.directory.glob("*.json")):
             if path.name.endswith(".docs.json") or not JOB_ID.match(path.stem):
                 continue
-            state = self.get(path.stem)
+            with self._lock:
+                try:
+                    state = self._read_state(path.stem)
+                except JobFileError as exc:
+                    self._mark_failed(path.stem, str(exc))
+                    continue
             if state is not None and state["status"] in PENDING:
                 states.append(state)
         return [s["job_id"] for s in sorted(states, key=lambda s: s["created_at"])]
@@ -217,6 +330,14 @@ class IngestWorker:
 
     def run_job(self, job_id: str) -> None:
         """Run one job to completion unless another process holds it or it is finished."""
+        try:
+            self._run_claimed(job_id)
+        except UnsafePathError as exc:  # a symlink planted as the job's lock file
+            self.journal.update(job_id, status="failed", error=f"job lock file refused: {exc}")
+            if self._on_finish:
+                self._on_finish("failed")
+
+    def _run_claimed(self, job_id: str) -> None:
         with self.journal.claim(job_id) as claimed:
             state = self.journal.get(job_id)
             if not claimed or state is None or state["status"] not in PENDING:
@@ -237,9 +358,10 @@ class IngestWorker:
                     processed += len(batch)
                     self.journal.update(job_id, processed=processed, report=totals)
             except Exception as exc:
-                # Only the type: exception messages can quote document text.
-                logger.warning("ingestion job %s failed: %s", job_id, type(exc).__name__)
-                self.journal.update(job_id, status="failed", error=type(exc).__name__)
+                # Only the type: exception messages can quote document text (ours do not).
+                error = str(exc) if isinstance(exc, JobFileError) else type(exc).__name__
+                logger.warning("ingestion job %s failed: %s", job_id, error)
+                self.journal.update(job_id, status="failed", error=error)
                 if self._on_finish:
                     self._on_finish("failed")
                 return

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ragdrop.core.validation import Int
 from ragdrop.server.jobs import JobStatus
+from ragdrop.vector_stores.points import check_metadata_keys
 
 MetadataValue = str | int | float | bool | None
 FilterValue = str | int | float | bool | list[str] | list[int] | list[float] | None
@@ -78,6 +79,12 @@ class DocumentIn(BaseModel):
     )  # fmt: skip
     text: str = Field(min_length=1, description="Document text.")
     metadata: dict[str, MetadataValue] = Field(default_factory=dict, max_length=MAX_METADATA_KEYS)
+
+    @field_validator("metadata")
+    @classmethod
+    def _no_reserved_keys(cls, value: dict[str, MetadataValue]) -> dict[str, MetadataValue]:
+        check_metadata_keys(value, "document metadata")
+        return value
 
 
 class DocumentsRequest(BaseModel):

@@ -83,8 +83,12 @@ def write_manifest(
     settings: CollectionSettings,
     points: int,
     snapshot: dict[str, Any] | None,
+    points_sha256: str | None = None,
 ) -> None:
-    """Write the manifest of export directory ``path`` atomically (last, once points are in)."""
+    """Write the manifest of export directory ``path`` atomically (last, once points are in).
+
+    ``points_sha256`` is the SHA-256 of the points file, checked before a restore uses it.
+    """
     manifest = {
         "format": EXPORT_FORMAT,
         "version": EXPORT_VERSION,
@@ -92,6 +96,7 @@ def write_manifest(
         "layout": layout.model_dump(),
         "settings": settings.model_dump(mode="json"),
         "points": points,
+        "points_sha256": points_sha256,
         "snapshot": snapshot,
     }
     atomic_write_text(Path(path) / MANIFEST_FILE, json.dumps(manifest, indent=2, sort_keys=True))

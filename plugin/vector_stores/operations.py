@@ -8,7 +8,9 @@ and async drivers run the same code. Snapshots use qdrant-client's ``create_snap
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,12 +20,11 @@ from qdrant_client.async_client_base import AsyncQdrantBase
 from qdrant_client.client_base import QdrantBase
 from qdrant_client.http import models as qm
 
-from ragdrop.core.files import atomic_file, fsync_dir, open_nofollow, private_dir
+from ragdrop.core.files import atomic_file, building_dir, create_file, open_nofollow
 from ragdrop.core.protocols import WriteEvent, WriteKind
 from ragdrop.vector_stores.calls import Call, Op
 from ragdrop.vector_stores.collection import CollectionState
 from ragdrop.vector_stores.export import (
-    MANIFEST_FILE,
     POINTS_FILE,
     layout_create_kwargs,
     point_from_json,
@@ -74,53 +75,59 @@ def backup_op(state: CollectionState, client: ClientLike, path: Path, snapshot: 
     layout = yield from state.ensure_layout()
     if layout is None:
         raise ValueError(f"collection {state.name!r} does not exist; nothing to back up")
-    private_dir(path, "backup directory")
-    # An older backup here stops being one before anything of the new one is written: a
-    # failure below leaves no manifest, so nothing half-written reads as a complete backup.
-    (path / MANIFEST_FILE).unlink(missing_ok=True)
-    fsync_dir(path)
-    snap_info: dict[str, Any] | None = None
-    if snapshot:
-        try:
-            desc = yield Call("create_snapshot", {"collection_name": state.name, "wait": True})
-            listed = yield Call("list_snapshots", {"collection_name": state.name})
-            url = _snapshot_url(client, state.name, desc.name)
-            snap_info = {
-                "name": desc.name,
-                "location": url,
-                "available": [s.name for s in listed],
-                "file": _download_snapshot(client, url, desc.name, path),
-            }
-        except (NotImplementedError, AttributeError):
-            snap_info = None  # local mode and adapters: portable export only
-    count = 0
-    with atomic_file(path / POINTS_FILE) as handle:
-        offset = None
-        while True:
-            records, offset = yield Call(
-                "scroll",
-                {
-                    "collection_name": state.name,
-                    "limit": 512,
-                    "offset": offset,
-                    "with_payload": True,
-                    "with_vectors": True,
-                },
-            )
-            for record in records:
-                line = json.dumps(point_to_json(record), ensure_ascii=False) + "\n"
-                handle.write(line.encode("utf-8"))
-            count += len(records)
-            if offset is None:
-                break
-    write_manifest(
-        path,
-        collection=state.name,
-        layout=layout,
-        settings=state.fields.settings,
-        points=count,
-        snapshot=snap_info,
-    )
+    # Everything is written into a new private folder beside ``path`` that replaces it whole
+    # once complete: a kill leaves the older backup (or none), never half of this one, and
+    # nothing is ever written through a link planted in ``path``.
+    with building_dir(path) as scratch:
+        snap_info: dict[str, Any] | None = None
+        if snapshot:
+            try:
+                desc = yield Call("create_snapshot", {"collection_name": state.name, "wait": True})
+                listed = yield Call("list_snapshots", {"collection_name": state.name})
+                url = _snapshot_url(client, state.name, desc.name)
+                downloaded = _download_snapshot(client, url, desc.name, scratch)
+                snap_info = {
+                    "name": desc.name,
+                    "location": url,
+                    "available": [s.name for s in listed],
+                    "file": None if downloaded is None else str(path / desc.name),
+                }
+            except (NotImplementedError, AttributeError):
+                snap_info = None  # local mode and adapters: portable export only
+        count = 0
+        digest = hashlib.sha256()
+        with create_file(scratch / POINTS_FILE) as handle:
+            offset = None
+            while True:
+                records, offset = yield Call(
+                    "scroll",
+                    {
+                        "collection_name": state.name,
+                        "limit": 512,
+                        "offset": offset,
+                        "with_payload": True,
+                        "with_vectors": True,
+                    },
+                )
+                for record in records:
+                    line = json.dumps(point_to_json(record), ensure_ascii=False) + "\n"
+                    data = line.encode("utf-8")
+                    digest.update(data)
+                    handle.write(data)
+                count += len(records)
+                if offset is None:
+                    break
+            handle.flush()
+            os.fsync(handle.fileno())
+        write_manifest(
+            scratch,
+            collection=state.name,
+            layout=layout,
+            settings=state.fields.settings,
+            points=count,
+            snapshot=snap_info,
+            points_sha256=digest.hexdigest(),
+        )
     return {"path": str(path), "points": count, "snapshot": snap_info}
 
 
@@ -155,6 +162,7 @@ def restore_op(
     expected = manifest.get("points")
     if not isinstance(expected, int) or isinstance(expected, bool) or expected < 0:
         raise ValueError(f"backup at {str(path)!r}: manifest has no valid point count")
+    _check_points_sha256(path, manifest.get("points_sha256"))
     # Check the whole export before touching the live collection.
     seen: set[str] = set()
     for lineno, point in _read_points(path, layout):
@@ -262,3 +270,21 @@ def _download_snapshot(client: Any, url: str | None, name: str, path: Path) -> s
 
 
 __all__ = ["backup_op", "health_op", "restore_op"]
+
+
+def _check_points_sha256(path: Path, expected: object) -> None:
+    """The points file is the one the backup wrote (backups without a checksum are older)."""
+    if expected is None:
+        return
+    digest = hashlib.sha256()
+    try:
+        with open_nofollow(Path(path) / POINTS_FILE, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    except OSError as exc:
+        raise ValueError(f"backup at {str(path)!r}: cannot read {POINTS_FILE}: {exc}") from exc
+    if digest.hexdigest() != expected:
+        raise ValueError(
+            f"backup at {str(path)!r} is incomplete or corrupt: {POINTS_FILE} does not match the "
+            "checksum in its manifest; nothing was changed"
+        )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -25,6 +25,24 @@ from qdrant_client.http import models as qm
 _ID_NAMESPACE = uuid.UUID("6f1b0c51-52f4-4d8f-9a57-4c0d3b8a7e21")
 
 SparseEncoder = Callable[[list[str]], tuple[list[list[int]], list[list[float]]]]
+
+# Payload keys ``node_to_metadata_dict`` writes beside the user's metadata: a metadata key
+# with one of these names would be silently overwritten (and the node read back wrong).
+RESERVED_METADATA_KEYS = ("_node_content", "_node_type", "doc_id", "document_id", "ref_doc_id")
+
+
+def check_metadata_keys(metadata: Mapping[str, Any], owner: str) -> None:
+    """Raise ValueError naming ``owner`` (``"node 'n1'"``) when ``metadata`` uses a key the
+    payload layout reserves (`RESERVED_METADATA_KEYS`)."""
+    clash = [key for key in RESERVED_METADATA_KEYS if key in metadata]
+    if clash:
+        raise ValueError(
+            f"{owner}: metadata {'keys' if len(clash) > 1 else 'key'} "
+            f"{', '.join(repr(k) for k in clash)} {'are' if len(clash) > 1 else 'is'} reserved: "
+            "the Qdrant payload stores the node "
+            f"itself under {', '.join(RESERVED_METADATA_KEYS)}; rename the key "
+            f"(e.g. {'user_' + clash[0]!r})"
+        )
 
 
 def point_id_for(node_id: str) -> str:
@@ -83,8 +101,11 @@ def build_points(
     sparse_doc_fn: SparseEncoder | None,
     flat_metadata: bool = False,
 ) -> list[qm.PointStruct]:
-    """Validated Qdrant points for ``nodes`` (none built if any vector is bad)."""
+    """Validated Qdrant points for ``nodes`` (none built if any vector or metadata key is bad:
+    see `check_metadata_keys`)."""
     node_ids = [n.node_id for n in nodes]
+    for node in nodes:
+        check_metadata_keys(node.metadata, f"node {node.node_id!r}")
     validate_vectors([n.embedding for n in nodes], size, distance=distance, ids=node_ids)
     sparse: tuple[list[list[int]], list[list[float]]] | None = None
     if sparse_name is not None and sparse_doc_fn is not None:
@@ -163,8 +184,10 @@ def result_from_json(data: dict[str, Any]) -> VectorStoreQueryResult:
 
 
 __all__ = [
+    "RESERVED_METADATA_KEYS",
     "SparseEncoder",
     "build_points",
+    "check_metadata_keys",
     "hits_to_json",
     "node_from_payload",
     "node_id_from_payload",

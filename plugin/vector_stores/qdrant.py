@@ -72,6 +72,12 @@ class CachedQdrantVectorStore(BasePydanticVectorStore):
         cache_dir: directory of the query-result cache (None: no cache).
         cache_ttl: seconds a cached result may be served.
 
+    Node metadata must not use the payload keys the node layout writes beside it
+    (``_node_content``, ``_node_type``, ``doc_id``, ``document_id``, ``ref_doc_id``; see
+    `points.RESERVED_METADATA_KEYS`): LlamaIndex's store silently overwrites them, this one
+    refuses the write with a ValueError naming the node and the key, before any point is
+    written.
+
     Example:
         >>> store = CachedQdrantVectorStore("docs", client=QdrantClient(":memory:"),
         ...                                 cache_dir=".ragdrop/cache")  # doctest: +SKIP

@@ -21,6 +21,7 @@ from ragdrop.vector_stores.filters import DOC_ID_KEY, query_filter
 from ragdrop.vector_stores.points import (
     SparseEncoder,
     build_points,
+    check_metadata_keys,
     node_id_from_payload,
     point_id_for,
     validate_vectors,
@@ -36,6 +37,8 @@ def add_op(
     if not nodes:
         return []
     fields = state.fields
+    for node in nodes:  # before the collection is created: a refused write changes nothing
+        check_metadata_keys(node.metadata, f"node {node.node_id!r}")
     ids = [n.node_id for n in nodes]
     if len(set(ids)) != len(ids):
         # Parallel batches would race on which copy wins, and listeners (BM25) need

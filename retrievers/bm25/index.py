@@ -21,7 +21,12 @@ from ragdrop.retrievers.bm25.scoring import (
     okapi_idf_floor,
     saturation,
 )
-from ragdrop.retrievers.bm25.storage import StoredIndex, read_index, write_index
+from ragdrop.retrievers.bm25.storage import (
+    BM25StateError,
+    StoredIndex,
+    read_index,
+    write_index,
+)
 from ragdrop.retrievers.bm25.tokenizer import BM25Tokenizer
 
 # A new segment is merged into the previous one while that one is at most this many times
@@ -397,13 +402,19 @@ class BM25Index:
         """Read an index written by `save` (JSON and raw arrays only; every array is checked)."""
         stored = read_index(path)
         config = stored.config
-        index = cls(
-            tokenizer=BM25Tokenizer.from_config(config["tokenizer"]),
-            k1=config["k1"],
-            b=config["b"],
-            epsilon=config["epsilon"],
-            idf=config["idf"],
-        )
+        try:
+            index = cls(
+                tokenizer=BM25Tokenizer.from_config(config["tokenizer"]),
+                k1=config["k1"],
+                b=config["b"],
+                epsilon=config["epsilon"],
+                idf=config["idf"],
+            )
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            raise BM25StateError(
+                f"BM25 index at {path} has unusable settings in header.json: {exc}; "
+                "rebuild the index"
+            ) from exc
         index._vocab = {t: i for i, t in enumerate(stored.vocab)}
         index._keys = stored.keys
         index._slot_of = {k: i for i, k in enumerate(stored.keys) if k is not None}

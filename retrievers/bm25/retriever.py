@@ -19,6 +19,7 @@ from ragdrop.core import validation as check
 from ragdrop.core.files import building_dir, create_file, open_nofollow, read_json
 from ragdrop.observability.stages import Stage, stage
 from ragdrop.retrievers.bm25.index import BM25Index
+from ragdrop.retrievers.bm25.storage import BM25StateError
 from ragdrop.retrievers.bm25.tokenizer import BM25Tokenizer
 from ragdrop.retrievers.filters import build_filter_fn
 
@@ -240,32 +241,54 @@ class BM25Retriever(BaseRetriever):
     def from_persist_dir(cls, path: str | Path, **kwargs: Any) -> BM25Retriever:
         """Load what `persist` wrote (JSON and raw arrays only, nothing executable).
 
-        Raises ValueError when the saved nodes and the saved index hold different ids.
+        Raises FileNotFoundError when ``path`` holds no retriever, and `BM25StateError` (a
+        ValueError) when any part is missing, damaged, a symlink or disagrees with the rest
+        (the saved nodes and the saved index must hold the same ids).
         """
         path = Path(path)
+        if not (path / RETRIEVER_FILE).exists() and not (path / RETRIEVER_FILE).is_symlink():
+            raise FileNotFoundError(f"no BM25 retriever at {path} ({RETRIEVER_FILE} missing)")
+        try:
+            return cls._load(path, kwargs)
+        except BM25StateError:
+            raise
+        except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
+            raise BM25StateError(
+                f"BM25 retriever at {path} is unusable: {exc}; rebuild the index "
+                "(ragdrop rebuilds it from the vector store when it loads it)"
+            ) from exc
+
+    @classmethod
+    def _load(cls, path: Path, kwargs: dict[str, Any]) -> BM25Retriever:
         settings = read_json(path / RETRIEVER_FILE)
         if not isinstance(settings, dict):
-            raise ValueError(f"{path / RETRIEVER_FILE} does not hold a JSON object")
+            raise ValueError(f"{RETRIEVER_FILE} does not hold a JSON object")
         settings.update(kwargs)
         retriever = cls(index=BM25Index.load(path / "index"), **settings)
-        nodes_file = path / NODES_FILE
-        if nodes_file.exists():
-            seen: set[str] = set()
-            with open_nofollow(nodes_file, "r") as fh:
-                for line in fh:
-                    row = json.loads(line)
-                    if "__type__" in row:
-                        node = json_to_doc(row)
-                        retriever._remember(node)
-                        seen.add(node.node_id)
-                    else:
-                        retriever._remember_meta(row["id"], row["ref"], row["metadata"])
-                        seen.add(row["id"])
-            indexed = set(retriever.index.ids)
-            if seen != indexed:
-                raise ValueError(
-                    f"{path}: {NODES_FILE} and the index disagree "
-                    f"({len(seen - indexed)} ids only in {NODES_FILE}, "
-                    f"{len(indexed - seen)} only in the index); rebuild the index"
-                )
+        seen: set[str] = set()
+        # persist always writes the nodes file: a missing one is a damaged generation.
+        with open_nofollow(path / NODES_FILE, "r") as fh:
+            for line in fh:
+                row = json.loads(line)
+                if not isinstance(row, dict):
+                    raise ValueError(f"{NODES_FILE} holds a line that is not a JSON object")
+                if "__type__" in row:
+                    node = json_to_doc(row)
+                    retriever._remember(node)
+                    seen.add(node.node_id)
+                else:
+                    node_id, ref, meta = row["id"], row["ref"], row["metadata"]
+                    if type(node_id) is not str or not isinstance(ref, str | None):
+                        raise ValueError(f"{NODES_FILE} holds an id that is not a string")
+                    if not isinstance(meta, dict):
+                        raise ValueError(f"{NODES_FILE} holds metadata that is not an object")
+                    retriever._remember_meta(node_id, ref, meta)
+                    seen.add(node_id)
+        indexed = set(retriever.index.ids)
+        if seen != indexed:
+            raise BM25StateError(
+                f"BM25 retriever at {path}: {NODES_FILE} and the index disagree "
+                f"({len(seen - indexed)} ids only in {NODES_FILE}, "
+                f"{len(indexed - seen)} only in the index); rebuild the index"
+            )
         return retriever

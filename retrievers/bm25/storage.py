@@ -1,14 +1,18 @@
 """On-disk format of a `BM25Index`: JSON and raw ``.npy`` arrays in one directory.
 
-``header.json`` (format, version, settings, tokenizer), ``vocab.json`` (terms by id),
-``ids.json`` (document ids by slot, ``null`` for deleted slots), ``df.npy``, ``doc_len.npy``
-and four arrays per segment (``seg<i>_terms/offsets/docs/tfs.npy``). Nothing is unpickled
-(``allow_pickle=False``), files are read without following a symlink, and every array is
-checked against the others before an index uses it.
+``header.json`` (format, version, settings, tokenizer, and the length and SHA-256 of every
+other file), ``vocab.json`` (terms by id), ``ids.json`` (document ids by slot, ``null`` for
+deleted slots), ``df.npy``, ``doc_len.npy`` and four arrays per segment
+(``seg<i>_terms/offsets/docs/tfs.npy``). Nothing is unpickled (``allow_pickle=False``), files
+are read without following a symlink, each file is checked against its length and checksum,
+and every array against the others (postings against ``df`` and ``doc_len``) before an index
+uses it. Anything that does not hold raises `BM25StateError`, a ValueError.
 """
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,14 +20,22 @@ from typing import Any
 
 import numpy as np
 
-from ragdrop.core.files import create_file, open_nofollow, read_json
+from ragdrop.core.files import create_file, read_bytes
 
 FORMAT_NAME = "ragdrop-bm25"
-FORMAT_VERSION = 1
+# Version 2 adds the length and SHA-256 of every file to the header; version 1 (no
+# checksums) is still read, with every structural check.
+FORMAT_VERSION = 2
+READ_VERSIONS = (1, 2)
 SEGMENT_ARRAYS = ("terms", "offsets", "docs", "tfs")
 # terms, offsets and docs are signed integers; term frequencies are unsigned.
 _KINDS = {"terms": "i", "offsets": "i", "docs": "i", "tfs": "u"}
 _CONFIG_KEYS = ("k1", "b", "epsilon", "idf", "tokenizer")
+
+
+class BM25StateError(ValueError):
+    """A persisted BM25 index is missing a part, damaged or inconsistent (rebuild it)."""
+
 
 SegmentArrays = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
@@ -51,81 +63,200 @@ class StoredIndex:
     segments: list[SegmentArrays]
 
 
+def _encode_array(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, array, allow_pickle=False)
+    return buffer.getvalue()
+
+
+def _file_record(data: bytes) -> dict[str, Any]:
+    return {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+
+
 def write_index(directory: Path, stored: StoredIndex) -> None:
     """Write ``stored`` into the new, empty ``directory`` (a `building_dir` scratch)."""
+    files: dict[str, bytes] = {
+        "vocab.json": json.dumps(stored.vocab).encode("utf-8"),
+        "ids.json": json.dumps(stored.keys).encode("utf-8"),
+        "df.npy": _encode_array(stored.df),
+        "doc_len.npy": _encode_array(stored.doc_len),
+    }
+    for i, segment in enumerate(stored.segments):
+        for name, array in zip(SEGMENT_ARRAYS, segment, strict=True):
+            files[f"seg{i}_{name}.npy"] = _encode_array(array)
     header = {
         "format": FORMAT_NAME,
         "version": FORMAT_VERSION,
         **stored.config,
         "n_segments": len(stored.segments),
         "total_len": stored.total_len,
+        "n_terms": len(stored.vocab),
+        "n_slots": len(stored.keys),
+        "files": {name: _file_record(data) for name, data in files.items()},
     }
-    for name, value in (("header", header), ("vocab", stored.vocab), ("ids", stored.keys)):
-        with create_file(directory / f"{name}.json") as handle:
-            handle.write(json.dumps(value).encode("utf-8"))
-    arrays = {"df": stored.df, "doc_len": stored.doc_len}
-    for i, segment in enumerate(stored.segments):
-        arrays.update(zip((f"seg{i}_{n}" for n in SEGMENT_ARRAYS), segment, strict=True))
-    for name, array in arrays.items():
-        with create_file(directory / f"{name}.npy") as handle:
-            np.save(handle, array, allow_pickle=False)
+    files["header.json"] = json.dumps(header).encode("utf-8")
+    for name, data in files.items():
+        with create_file(directory / name) as handle:
+            handle.write(data)
 
 
-def _array(path: Path, name: str, kinds: str) -> np.ndarray:
-    with open_nofollow(path / name, "rb") as handle:
-        array = np.load(handle, allow_pickle=False)
-    if not isinstance(array, np.ndarray) or array.ndim != 1 or array.dtype.kind not in kinds:
-        raise ValueError(f"{path / name} is not a 1-D integer array")
-    return array
+class _Reader:
+    """Reads the files of one index directory, each checked against the header's record."""
 
+    def __init__(self, path: Path, header: dict[str, Any]) -> None:
+        self.path = path
+        self.records = header.get("files") if header["version"] >= 2 else None
+        if self.records is not None and not isinstance(self.records, dict):
+            raise BM25StateError("the header's file list is not an object")
 
-def _segment(path: Path, i: int, n_terms: int, n_slots: int) -> SegmentArrays:
-    terms, offsets, docs, tfs = (
-        _array(path, f"seg{i}_{name}.npy", _KINDS[name]) for name in SEGMENT_ARRAYS
-    )
-    if (
-        offsets.size != terms.size + 1
-        or offsets[-1] != docs.size
-        or docs.size != tfs.size
-        or (docs.size and int(docs.max()) >= n_slots)
-        or (terms.size and int(terms.max()) >= n_terms)
-    ):
-        raise ValueError(f"{path} segment {i} is inconsistent; rebuild the index")
-    return terms, offsets, docs, tfs
+    def read(self, name: str) -> bytes:
+        data = read_bytes(self.path / name)
+        if self.records is not None:
+            record = self.records.get(name)
+            if not isinstance(record, dict):
+                raise BM25StateError(f"{name} is not listed in header.json")
+            if len(data) != record.get("bytes"):
+                raise BM25StateError(
+                    f"{name} has {len(data)} bytes, header.json says {record.get('bytes')!r}"
+                )
+            if hashlib.sha256(data).hexdigest() != record.get("sha256"):
+                raise BM25StateError(f"{name} does not match its checksum in header.json")
+        return data
 
+    def json_list(self, name: str) -> list[Any]:
+        data = self.read(name)
+        try:
+            value = json.loads(data.decode("utf-8"))
+        except ValueError as exc:
+            raise BM25StateError(f"{name} is not JSON ({exc})") from exc
+        if not isinstance(value, list):
+            raise BM25StateError(f"{name} does not hold a JSON list")
+        return value
 
-def read_index(path: str | Path) -> StoredIndex:
-    """Read what `write_index` wrote in ``path``; ValueError when it is not consistent."""
-    path = Path(path)
-    try:
-        header = read_json(path / "header.json")
-    except FileNotFoundError as exc:
-        raise FileNotFoundError(f"no BM25 index at {path} (header.json missing)") from exc
-    if not isinstance(header, dict):
-        header = {}
-    if header.get("format") != FORMAT_NAME or header.get("version") != FORMAT_VERSION:
-        raise ValueError(
-            f"{path} holds format {header.get('format')!r} version {header.get('version')!r};"
-            f" this ragdrop reads {FORMAT_NAME!r} version {FORMAT_VERSION}"
+    def array(self, name: str, kinds: str) -> np.ndarray:
+        data = self.read(name)
+        try:
+            array = np.load(io.BytesIO(data), allow_pickle=False)
+        except (ValueError, EOFError, OSError) as exc:
+            raise BM25StateError(f"{name} is not a readable .npy array ({exc})") from exc
+        if not isinstance(array, np.ndarray) or array.ndim != 1 or array.dtype.kind not in kinds:
+            raise BM25StateError(f"{name} is not a 1-D integer array")
+        return array
+
+    def segment(self, i: int, n_terms: int, n_slots: int) -> SegmentArrays:
+        terms, offsets, docs, tfs = (
+            self.array(f"seg{i}_{name}.npy", _KINDS[name]) for name in SEGMENT_ARRAYS
         )
-    vocab = read_json(path / "vocab.json")
-    keys = read_json(path / "ids.json")
-    if not isinstance(vocab, list) or not isinstance(keys, list):
-        raise ValueError(f"{path} is inconsistent (vocab/ids are not lists); rebuild the index")
-    df = _array(path, "df.npy", "i").astype(np.int64)
-    doc_len = _array(path, "doc_len.npy", "i").astype(np.int64)
-    segments = [_segment(path, i, len(vocab), len(keys)) for i in range(int(header["n_segments"]))]
+        if (
+            offsets.size != terms.size + 1
+            or offsets[0] != 0
+            or offsets[-1] != docs.size
+            or docs.size != tfs.size
+            or bool(np.any(np.diff(offsets) < 0))
+            or bool(np.any(np.diff(terms) <= 0))
+            or (docs.size and (int(docs.min()) < 0 or int(docs.max()) >= n_slots))
+            or (terms.size and (int(terms.min()) < 0 or int(terms.max()) >= n_terms))
+        ):
+            raise BM25StateError(f"segment {i} is inconsistent")
+        return terms, offsets, docs, tfs
+
+
+def _check_ids(vocab: list[Any], keys: list[Any]) -> None:
+    if not all(type(t) is str for t in vocab) or len(set(vocab)) != len(vocab):
+        raise BM25StateError("vocab.json does not hold distinct terms")
+    live = [k for k in keys if k is not None]
+    if not all(type(k) is str for k in live) or len(set(live)) != len(live):
+        raise BM25StateError("ids.json does not hold distinct document ids")
+
+
+def _check_postings(stored: StoredIndex) -> None:
+    """Postings must account for exactly ``df``, ``doc_len`` and ``total_len``."""
+    n_terms, n_slots = len(stored.vocab), len(stored.keys)
+    df = np.zeros(n_terms, dtype=np.int64)
+    lengths = np.zeros(n_slots, dtype=np.int64)
+    for terms, offsets, docs, tfs in stored.segments:
+        df[terms] += np.diff(offsets)
+        lengths += np.bincount(docs, weights=tfs, minlength=n_slots).astype(np.int64)
+    dead = np.fromiter((k is None for k in stored.keys), dtype=bool, count=n_slots)
+    if not np.array_equal(df, stored.df):
+        raise BM25StateError("df.npy does not match the postings")
+    if not np.array_equal(lengths, stored.doc_len) or bool(np.any(stored.doc_len[dead])):
+        raise BM25StateError("doc_len.npy does not match the postings and ids")
+    if int(stored.doc_len.sum()) != stored.total_len:
+        raise BM25StateError("total_len in header.json does not match doc_len.npy")
+
+
+def _read(path: Path) -> StoredIndex:
+    header = json.loads(read_bytes(path / "header.json").decode("utf-8"))
+    if not isinstance(header, dict):
+        raise BM25StateError("header.json does not hold a JSON object")
+    if header.get("format") != FORMAT_NAME or header.get("version") not in READ_VERSIONS:
+        raise BM25StateError(
+            f"format {header.get('format')!r} version {header.get('version')!r}; this ragdrop "
+            f"reads {FORMAT_NAME!r} versions {list(READ_VERSIONS)}"
+        )
+    reader = _Reader(path, header)
+    vocab = reader.json_list("vocab.json")
+    keys = reader.json_list("ids.json")
+    _check_ids(vocab, keys)
+    if header["version"] >= 2 and (
+        header.get("n_terms") != len(vocab) or header.get("n_slots") != len(keys)
+    ):
+        raise BM25StateError("vocab.json or ids.json disagrees with header.json's counts")
+    df = reader.array("df.npy", "i").astype(np.int64)
+    doc_len = reader.array("doc_len.npy", "i").astype(np.int64)
     if df.size != len(vocab) or doc_len.size != len(keys):
-        raise ValueError(f"{path} is inconsistent (vocab/ids sizes); rebuild the index")
-    return StoredIndex(
+        raise BM25StateError("df.npy or doc_len.npy disagrees with vocab.json or ids.json")
+    n_segments = header["n_segments"]
+    if type(n_segments) is not int or n_segments < 0 or type(header["total_len"]) is not int:
+        raise BM25StateError("n_segments or total_len in header.json is not a count")
+    segments = [reader.segment(i, len(vocab), len(keys)) for i in range(n_segments)]
+    stored = StoredIndex(
         config={key: header[key] for key in _CONFIG_KEYS},
         vocab=vocab,
         keys=keys,
         df=df,
         doc_len=doc_len,
-        total_len=int(header["total_len"]),
+        total_len=header["total_len"],
         segments=segments,
     )
+    _check_postings(stored)
+    return stored
 
 
-__all__ = ["FORMAT_NAME", "FORMAT_VERSION", "StoredIndex", "read_index", "write_index"]
+def read_index(path: str | Path) -> StoredIndex:
+    """Read what `write_index` wrote in ``path``.
+
+    Raises FileNotFoundError when there is no index there, and `BM25StateError` (a
+    ValueError) naming the path, what is wrong and the fix when any part is missing,
+    damaged, a symlink or inconsistent with the rest.
+    """
+    path = Path(path)
+    if not (path / "header.json").exists() and not (path / "header.json").is_symlink():
+        raise FileNotFoundError(f"no BM25 index at {path} (header.json missing)")
+    try:
+        return _read(path)
+    except (
+        OSError,
+        ValueError,
+        TypeError,
+        KeyError,
+        IndexError,
+        EOFError,
+        OverflowError,
+        AttributeError,
+    ) as exc:
+        raise BM25StateError(
+            f"BM25 index at {path} is unusable: {exc}; rebuild the index "
+            "(ragdrop rebuilds it from the vector store when it loads it)"
+        ) from exc
+
+
+__all__ = [
+    "FORMAT_NAME",
+    "FORMAT_VERSION",
+    "BM25StateError",
+    "StoredIndex",
+    "read_index",
+    "write_index",
+]

@@ -57,11 +57,16 @@ def test_named_vectors_are_understood(qdrant_client: Any) -> None:
     assert "text-dense" in check_collection(qdrant_client, "named", 384)
 
 
-def test_directory_writable(tmp_path: Path) -> None:
+def test_directory_writable_creates_and_writes_nothing(tmp_path: Path) -> None:
     target = tmp_path / "cache"
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        check_directory_writable(target)
+    assert "absent: made later" in check_directory_writable(target, missing="made later")
+    assert not target.exists()
+    target.mkdir(mode=0o700)
+    before = target.stat().st_mtime_ns
     assert "writable" in check_directory_writable(target)
-    assert target.stat().st_mode & 0o777 == 0o700
-    assert list(target.iterdir()) == []
+    assert list(target.iterdir()) == [] and target.stat().st_mtime_ns == before
 
 
 def test_directory_writable_by_others_is_refused(tmp_path: Path) -> None:
@@ -127,6 +132,7 @@ def test_report_aggregates_checks() -> None:
 
 @pytest.fixture()
 def pipeline(tmp_path: Path) -> Iterator[RagPipeline]:
+    (tmp_path / "data").mkdir(mode=0o700)
     with RagPipeline(PipelineConfig(data_dir=tmp_path / "data", collection="health")) as pipe:
         yield pipe
 
@@ -136,18 +142,20 @@ def test_pipeline_readiness_loads_models_once(
 ) -> None:
     first = pipeline.health()
     assert first.ok, first.to_dict()
-    assert {c.name for c in first.checks} == {
+    assert [c.name for c in first.checks] == [
+        "data_dir",
+        "manifest",
+        "cache_dir",
         "qdrant",
         "models",
         "collection",
-        "cache_dir",
-        "data_dir",
-    }
+        "bm25",
+    ]
     pipeline.ingest(fixture_documents)
     second = pipeline.health().to_dict()
     assert second["status"] == "ok"
     assert "384" in second["checks"]["collection"]["detail"]
-    model_check = pipeline.health_monitor.readiness["models"]
+    model_check = getattr(pipeline.health_monitor.readiness["models"], "check", None)
     assert isinstance(model_check, OnceCheck) and model_check.attempts == 1
 
 

@@ -150,7 +150,8 @@ def test_delete_document_removes_it_from_answers(client: httpx.Client, ingested:
     response = client.delete("/documents/volcano")
     assert response.status_code == 200
     assert response.json() == {"deleted": "volcano", "found": True}
-    assert client.delete("/documents/volcano").json()["found"] is False
+    again = client.delete("/documents/volcano")
+    assert again.status_code == 404 and "volcano" in again.json()["detail"]
     after = client.post("/query", json=question).json()
     assert "volcano" not in [s["ref_doc_id"] for s in after["sources"]]
 

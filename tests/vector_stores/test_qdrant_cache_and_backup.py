@@ -192,15 +192,15 @@ def test_restore_of_a_damaged_export_leaves_the_collection_untouched(
     client.close()
 
 
-def test_interrupted_backup_does_not_read_as_complete(
+def test_interrupted_backup_leaves_the_older_backup_whole(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A backup that fails after an older one was in the directory leaves no manifest,
-    and the older points file is not half overwritten."""
+    """A backup is built in a new folder and swapped in when complete: one that fails
+    leaves the older backup exactly as it was, and nothing half-written beside it."""
     client, store = _live_store(tmp_path)
     backup = tmp_path / "backup"
     store.backup(backup)
-    old_points = (backup / "points.jsonl").read_bytes()
+    before = {p.name: p.read_bytes() for p in backup.iterdir()}
 
     from ragdrop.vector_stores import operations
 
@@ -211,15 +211,36 @@ def test_interrupted_backup_does_not_read_as_complete(
     with pytest.raises(OSError, match="disk full"):
         store.backup(backup)
     monkeypatch.undo()
-    assert not (backup / "manifest.json").exists()
-    assert (backup / "points.jsonl").read_bytes() == old_points  # replaced only when complete
-    assert sorted(p.name for p in backup.iterdir()) == ["points.jsonl"]  # no temp files left
-    with pytest.raises(ValueError, match="not a backup directory"):
-        store.restore(backup)
-    _assert_untouched(client, store)
-    store.backup(backup)  # a later backup into the same directory is complete again
-    assert json.loads((backup / "manifest.json").read_text())["points"] == 30
+    assert {p.name: p.read_bytes() for p in backup.iterdir()} == before
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".backup")) == []
     assert store.restore(backup)["points"] == 30
+    _assert_untouched(client, store)
+    client.close()
+
+
+def test_backup_never_writes_through_planted_links(tmp_path: Path) -> None:
+    client, store = _live_store(tmp_path)
+    backup = tmp_path / "backup"
+    backup.mkdir(mode=0o700)
+    outside = tmp_path / "outside.txt"
+    outside.write_text("precious")
+    for name in ("points.jsonl", "manifest.json"):
+        (backup / name).symlink_to(outside)
+    store.backup(backup)
+    assert outside.read_text() == "precious"
+    assert not any(p.is_symlink() for p in backup.iterdir())
+    assert store.restore(backup)["points"] == 30
+    client.close()
+
+
+def test_restore_refuses_a_points_file_that_fails_its_checksum(tmp_path: Path) -> None:
+    client, store = _live_store(tmp_path)
+    backup = tmp_path / "backup"
+    store.backup(backup)
+    points = backup / "points.jsonl"
+    points.write_bytes(points.read_bytes().replace(b'"', b"'", 1)[:-1] + b"\n")
+    with pytest.raises(ValueError, match="checksum"):
+        store.restore(backup)
     _assert_untouched(client, store)
     client.close()
 
@@ -232,6 +253,9 @@ def test_restore_refuses_repeated_points(tmp_path: Path) -> None:
     lines = points.read_text(encoding="utf-8").splitlines(keepends=True)
     lines[1] = lines[0]  # 30 lines, but only 29 distinct points
     points.write_text("".join(lines))
+    manifest = json.loads((backup / "manifest.json").read_text())
+    manifest["points_sha256"] = None  # as in backups older than the checksum
+    (backup / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(ValueError, match="repeats point"):
         store.restore(backup)
     _assert_untouched(client, store)
