@@ -17,7 +17,7 @@ from qdrant_client import models
 from qdrant_client.client_base import QdrantBase
 
 from ragdrop.core.protocols import QdrantBackedStore
-from ragdrop.vector_stores.points import point_id_for
+from ragdrop.vector_stores.points import check_point_identity, point_id_for
 from ragdrop.vector_stores.qdrant import CachedQdrantVectorStore
 
 SCROLL_BATCH = 512
@@ -115,4 +115,9 @@ def fetch_store_nodes(vector_store: BasePydanticVectorStore, node_ids: list[str]
 
 def nodes_from_records(records: Sequence[models.Record]) -> dict[str, BaseNode]:
     """Nodes by point id (as a string) from Qdrant records read with their payloads."""
-    return {str(r.id): metadata_dict_to_node(r.payload) for r in records if r.payload}
+    nodes = {}
+    for record in records:
+        if record.payload:
+            check_point_identity(record.id, record.payload)  # never another document
+            nodes[str(record.id)] = metadata_dict_to_node(record.payload)
+    return nodes

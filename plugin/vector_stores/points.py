@@ -159,8 +159,32 @@ def node_id_from_payload(point_id: Any, payload: dict[str, Any] | None) -> str:
     return str(point_id)
 
 
+class PointIdentityError(ValueError):
+    """A point's id and the node its payload holds disagree: the index's id map is damaged."""
+
+
+def check_point_identity(point_id: object, payload: dict[str, Any] | None) -> str:
+    """The node id stored in ``payload``; PointIdentityError when it is not ``point_id``'s.
+
+    Every point is written under `point_id_for` of its node id, so a mismatch means the
+    engine's id map no longer pairs ids with their payloads (a damaged or reordered id
+    tracker): answering would return another document than the one ranked.
+    """
+    node_id = node_id_from_payload(point_id, payload)
+    pid = str(point_id)
+    if node_id != pid and point_id_for(node_id) != pid:
+        raise PointIdentityError(
+            f"point {pid} holds node {node_id!r}, which belongs under point "
+            f"{point_id_for(node_id)}: the index's id map is damaged; restore the index from a "
+            "backup (ragdrop restore) or re-ingest into a new data dir"
+        )
+    return node_id
+
+
 def hits_to_json(points: Sequence[Any]) -> dict[str, Any]:
-    """Scored points as JSON (what the query cache stores)."""
+    """Scored points as JSON (what the query cache stores), each checked for its identity."""
+    for p in points:
+        check_point_identity(p.id, p.payload)
     return {
         "ids": [str(p.id) for p in points],
         "scores": [
@@ -185,6 +209,8 @@ def result_from_json(data: dict[str, Any]) -> VectorStoreQueryResult:
 
 __all__ = [
     "RESERVED_METADATA_KEYS",
+    "PointIdentityError",
+    "check_point_identity",
     "SparseEncoder",
     "build_points",
     "check_metadata_keys",
