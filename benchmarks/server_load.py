@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import secrets
 import socket
 import statistics
 import tempfile
@@ -21,6 +22,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from benchmarks._summary import Row, add_summary_option, write_summary
+
+# A fresh secret per run: the server refuses placeholder keys (fail closed).
+API_KEY = secrets.token_urlsafe(24)
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -54,7 +58,9 @@ async def _http(url: str, questions: list[str], concurrency: int) -> tuple[list[
             async with semaphore:
                 start = time.perf_counter()
                 response = await client.post(
-                    "/query", json={"question": question}, headers={"Authorization": "Bearer k"}
+                    "/query",
+                    json={"question": question},
+                    headers={"Authorization": f"Bearer {API_KEY}"},
                 )
                 response.raise_for_status()
                 return time.perf_counter() - start
@@ -91,7 +97,7 @@ def main(argv: list[str] | None = None) -> None:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     server = uvicorn.Server(
-        uvicorn.Config(create_app(pipeline, api_key="k"), port=port, log_level="warning")
+        uvicorn.Config(create_app(pipeline, api_key=API_KEY), port=port, log_level="warning")
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

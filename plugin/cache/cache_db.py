@@ -14,7 +14,6 @@ import stat
 import struct
 import zlib
 from pathlib import Path
-from typing import Any
 
 import diskcache
 from diskcache.core import (
@@ -56,29 +55,29 @@ _REJECTED = object()
 class SafeDisk(diskcache.Disk):
     """A ``diskcache.Disk`` that stores bytes, str and int only and never unpickles."""
 
-    def put(self, key: Any) -> tuple[Any, bool]:
+    def put(self, key: object) -> tuple[object, bool]:
         if type(key) is not str:
             raise TypeError(f"SafeCache keys must be str, got {type(key).__name__}")
         return super().put(key)
 
-    def get(self, key: Any, raw: bool) -> Any:
+    def get(self, key: object, raw: bool) -> object:
         if not raw:
             raise RejectedEntry("pickled key")
         return super().get(key, raw)
 
-    def store(self, value: Any, read: bool, key: Any = UNKNOWN) -> Any:
+    def store(self, value: object, read: bool, key: object = UNKNOWN) -> object:
         if read or type(value) not in (bytes, str, int):
             raise TypeError(f"SafeCache stores bytes, str or int only, got {type(value).__name__}")
         return super().store(value, read, key=key)
 
-    def _inside(self, filename: Any) -> bool:
+    def _inside(self, filename: object) -> bool:
         if not isinstance(filename, str):
             return False
         root = os.path.realpath(self._directory)
         full = os.path.realpath(os.path.join(root, filename))
         return full.startswith(root + os.sep)
 
-    def fetch(self, mode: int, filename: Any, value: Any, read: bool) -> Any:
+    def fetch(self, mode: int, filename: object, value: object, read: bool) -> object:
         if read or mode not in (MODE_RAW, MODE_BINARY, MODE_TEXT):
             raise RejectedEntry(f"entry mode {mode!r}")
         if mode != MODE_RAW and not self._inside(filename):
@@ -91,7 +90,7 @@ class SafeDisk(diskcache.Disk):
             raise RejectedEntry(f"value of type {type(result).__name__}")
         return result
 
-    def remove(self, file_path: Any) -> None:
+    def remove(self, file_path: object) -> None:
         # A tampered row could name any file; only ever delete inside the directory.
         if self._inside(file_path):
             super().remove(file_path)

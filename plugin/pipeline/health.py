@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from llama_index.core.retrievers import BaseRetriever
+from qdrant_client.client_base import QdrantBase
 
 from ragdrop.observability.health import (
     Check,
@@ -75,7 +76,7 @@ def bm25_state_dir(config: PipelineConfig) -> Path | None:
     return config.bm25_dir
 
 
-def count_points(client: Any, collection: str) -> int:
+def count_points(client: QdrantBase, collection: str) -> int:
     """Points in ``collection`` (0 when it does not exist yet)."""
     if not client.collection_exists(collection):
         return 0
@@ -170,7 +171,7 @@ def readiness_checks(
     components: Callable[[], Components],
     retry_seconds: float = 60.0,
     *,
-    fingerprint: Callable[[], Mapping[str, Any]],
+    fingerprint: Callable[[], Mapping[str, object]],
     built: Callable[[], bool] = lambda: True,
 ) -> dict[str, Check]:
     """Name -> check: data dir, manifest, cache dir, Qdrant, models, collection, BM25.

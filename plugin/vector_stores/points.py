@@ -31,7 +31,7 @@ SparseEncoder = Callable[[list[str]], tuple[list[list[int]], list[list[float]]]]
 RESERVED_METADATA_KEYS = ("_node_content", "_node_type", "doc_id", "document_id", "ref_doc_id")
 
 
-def check_metadata_keys(metadata: Mapping[str, Any], owner: str) -> None:
+def check_metadata_keys(metadata: Mapping[str, object], owner: str) -> None:
     """Raise ValueError naming ``owner`` (``"node 'n1'"``) when ``metadata`` uses a key the
     payload layout reserves (`RESERVED_METADATA_KEYS`)."""
     clash = [key for key in RESERVED_METADATA_KEYS if key in metadata]
@@ -130,7 +130,9 @@ def build_points(
     return points
 
 
-def node_from_payload(point_id: Any, payload: dict[str, Any], text_key: str = "text") -> BaseNode:
+def node_from_payload(
+    point_id: object, payload: dict[str, Any], text_key: str = "text"
+) -> BaseNode:
     """The node stored in ``payload`` (LlamaIndex layout; legacy layouts too)."""
     try:
         return metadata_dict_to_node(payload)
@@ -146,7 +148,7 @@ def node_from_payload(point_id: Any, payload: dict[str, Any], text_key: str = "t
         )
 
 
-def node_id_from_payload(point_id: Any, payload: dict[str, Any] | None) -> str:
+def node_id_from_payload(point_id: object, payload: dict[str, Any] | None) -> str:
     """The node id of a stored point without rebuilding the node."""
     content = (payload or {}).get("_node_content")
     if isinstance(content, str):

@@ -123,7 +123,7 @@ class _Reader:
                 raise BM25StateError(f"{name} does not match its checksum in header.json")
         return data
 
-    def json_list(self, name: str) -> list[Any]:
+    def json_list(self, name: str) -> list[object]:
         data = self.read(name)
         try:
             value = json.loads(data.decode("utf-8"))
@@ -161,12 +161,16 @@ class _Reader:
         return terms, offsets, docs, tfs
 
 
-def _check_ids(vocab: list[Any], keys: list[Any]) -> None:
-    if not all(type(t) is str for t in vocab) or len(set(vocab)) != len(vocab):
+def _check_ids(vocab: list[object], keys: list[object]) -> tuple[list[str], list[str | None]]:
+    """``vocab`` and ``keys`` once they hold distinct strings (keys: or None for a gap)."""
+    terms = [t for t in vocab if type(t) is str]
+    if len(terms) != len(vocab) or len(set(terms)) != len(terms):
         raise BM25StateError("vocab.json does not hold distinct terms")
-    live = [k for k in keys if k is not None]
-    if not all(type(k) is str for k in live) or len(set(live)) != len(live):
+    ids: list[str | None] = [k if type(k) is str else None for k in keys]
+    live = [k for k in ids if k is not None]
+    if any(k is not None and type(k) is not str for k in keys) or len(set(live)) != len(live):
         raise BM25StateError("ids.json does not hold distinct document ids")
+    return terms, ids
 
 
 def _check_postings(stored: StoredIndex) -> None:
@@ -196,9 +200,7 @@ def _read(path: Path) -> StoredIndex:
             f"reads {FORMAT_NAME!r} versions {list(READ_VERSIONS)}"
         )
     reader = _Reader(path, header)
-    vocab = reader.json_list("vocab.json")
-    keys = reader.json_list("ids.json")
-    _check_ids(vocab, keys)
+    vocab, keys = _check_ids(reader.json_list("vocab.json"), reader.json_list("ids.json"))
     if header["version"] >= 2 and (
         header.get("n_terms") != len(vocab) or header.get("n_slots") != len(keys)
     ):
