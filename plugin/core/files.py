@@ -102,14 +102,7 @@ def open_nofollow(path: str | Path, mode: str = "rb", encoding: str | None = Non
     """
     if mode not in ("r", "rb"):
         raise ValueError(f"mode must be 'r' or 'rb', got {mode!r}; write with atomic_write_*")
-    try:
-        fd = os.open(path, os.O_RDONLY | _NOFOLLOW | _CLOEXEC)
-    except OSError as exc:
-        if os.path.islink(path):
-            raise UnsafePathError(
-                f"{str(path)!r} is a symbolic link; refusing to follow it"
-            ) from exc
-        raise
+    fd = _open_no_link(path, os.O_RDONLY)
     if mode == "rb":
         return os.fdopen(fd, "rb")
     return os.fdopen(fd, "r", encoding=encoding or "utf-8")
@@ -243,8 +236,13 @@ def swap_dir(new: str | Path, path: str | Path) -> None:
 
 def open_lock_file(path: str | Path) -> int:
     """A file descriptor on lock file ``path`` (created 0600; a symlink there is refused)."""
+    return _open_no_link(path, os.O_RDWR | os.O_CREAT)
+
+
+def _open_no_link(path: str | Path, flags: int) -> int:
+    """``os.open`` with ``O_NOFOLLOW``: a symlink at ``path`` raises `UnsafePathError`."""
     try:
-        return os.open(path, os.O_RDWR | os.O_CREAT | _NOFOLLOW | _CLOEXEC, 0o600)
+        return os.open(path, flags | _NOFOLLOW | _CLOEXEC, 0o600)
     except OSError as exc:
         if os.path.islink(path):
             raise UnsafePathError(
