@@ -118,6 +118,7 @@ def nodes_from_records(records: Sequence[models.Record]) -> dict[str, BaseNode]:
     nodes = {}
     for record in records:
         if record.payload:
-            check_point_identity(record.id, record.payload)  # never another document
-            nodes[str(record.id)] = metadata_dict_to_node(record.payload)
+            node = metadata_dict_to_node(record.payload)
+            check_point_identity(record.id, node.node_id)  # never another document
+            nodes[str(record.id)] = node
     return nodes

@@ -77,7 +77,7 @@ def _build(config: PipelineConfig, src: Path, staging: Path) -> tuple[int, set[s
     client = embedded_client(staging, engine="local" if config.qdrant_engine == "local" else "edge")
     try:
         store = CachedQdrantVectorStore(config.collection, client=client)
-        result = store.restore(src)
+        store.restore(src)
         ref_docs = {node.ref_doc_id for node in store.iter_nodes() if node.ref_doc_id}
         count = client.count(collection_name=config.collection, exact=True).count
         expected = read_manifest(src).get("points")
@@ -86,7 +86,7 @@ def _build(config: PipelineConfig, src: Path, staging: Path) -> tuple[int, set[s
                 f"backup at {str(src)!r}: the restored index holds {count} points, its manifest "
                 f"says {expected}; nothing was changed"
             )
-        return int(result.get("points", count)), ref_docs  # type: ignore[call-overload]
+        return count, ref_docs
     finally:
         client.close()
 

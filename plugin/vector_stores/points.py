@@ -165,14 +165,13 @@ class PointIdentityError(ValueError):
     """A point's id and the node its payload holds disagree: the index's id map is damaged."""
 
 
-def check_point_identity(point_id: object, payload: dict[str, Any] | None) -> str:
-    """The node id stored in ``payload``; PointIdentityError when it is not ``point_id``'s.
+def check_point_identity(point_id: object, node_id: str) -> None:
+    """PointIdentityError when ``node_id`` (read from the point's payload) is not ``point_id``'s.
 
     Every point is written under `point_id_for` of its node id, so a mismatch means the
     engine's id map no longer pairs ids with their payloads (a damaged or reordered id
     tracker): answering would return another document than the one ranked.
     """
-    node_id = node_id_from_payload(point_id, payload)
     pid = str(point_id)
     if node_id != pid and point_id_for(node_id) != pid:
         raise PointIdentityError(
@@ -180,13 +179,10 @@ def check_point_identity(point_id: object, payload: dict[str, Any] | None) -> st
             f"{point_id_for(node_id)}: the index's id map is damaged; restore the index from a "
             "backup (ragdrop restore) or re-ingest into a new data dir"
         )
-    return node_id
 
 
 def hits_to_json(points: Sequence[Any]) -> dict[str, Any]:
-    """Scored points as JSON (what the query cache stores), each checked for its identity."""
-    for p in points:
-        check_point_identity(p.id, p.payload)
+    """Scored points as JSON (what the query cache stores)."""
     return {
         "ids": [str(p.id) for p in points],
         "scores": [
@@ -197,11 +193,14 @@ def hits_to_json(points: Sequence[Any]) -> dict[str, Any]:
 
 
 def result_from_json(data: dict[str, Any]) -> VectorStoreQueryResult:
-    """A fresh `VectorStoreQueryResult` (new node objects on every call)."""
+    """A fresh `VectorStoreQueryResult` (new node objects on every call), each node checked
+    against its point id (`check_point_identity`)."""
     nodes = [
         node_from_payload(pid, payload)
         for pid, payload in zip(data["ids"], data["payloads"], strict=True)
     ]
+    for pid, node in zip(data["ids"], nodes, strict=True):
+        check_point_identity(pid, node.node_id)  # never another document than the one ranked
     return VectorStoreQueryResult(
         nodes=nodes,
         similarities=list(data["scores"]),
