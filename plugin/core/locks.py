@@ -23,7 +23,7 @@ import fcntl
 import os
 from pathlib import Path
 
-from ragdrop.core.files import check_private_dir, open_lock_file
+from ragdrop.core.files import check_private_dir, open_lock_file, read_text
 
 LOCK_FILE = ".ragdrop.lock"
 
@@ -88,6 +88,25 @@ class DataDirLock:
 
     def __exit__(self, *exc: object) -> None:
         self.release()
+
+
+def lock_holder(directory: str | Path) -> int | None:
+    """The live process that holds (or last held, if it was killed) ``directory``'s lock,
+    read from the lock file without creating, locking or changing it; None when none."""
+    try:
+        text = read_text(Path(directory) / LOCK_FILE).strip()
+    except OSError:
+        return None
+    if not text.isdigit():
+        return None
+    pid = int(text)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:  # alive, another user's
+        pass
+    return pid
 
 
 def _read_holder(fd: int) -> str:

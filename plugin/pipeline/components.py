@@ -60,14 +60,15 @@ class Components:
                 self.lock.release()
 
 
-def build_components(config: PipelineConfig) -> Components:
+def build_components(config: PipelineConfig, lock: DataDirLock | None = None) -> Components:
     """Every part of the pipeline (the models are loaded lazily, at first use).
 
     An embedded index is opened under the data dir's writer lock: a second process raises
-    `DataDirBusyError` naming the first instead of writing beside it.
+    `DataDirBusyError` naming the first instead of writing beside it. ``lock``: the data dir's
+    lock when the caller already holds it (reopening after a rebuild's switch); it is
+    released if the build fails.
     """
-    lock = None
-    if not config.qdrant_url:
+    if lock is None and not config.qdrant_url:
         lock = DataDirLock(private_dir(config.data_dir, "data dir")).acquire()
     try:
         if lock is not None:

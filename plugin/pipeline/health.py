@@ -1,7 +1,8 @@
 """The readiness checks of a pipeline, built from observability's generic checks.
 
-`RagPipeline.health` runs them; ``ragdrop health`` and the server's ``/health/ready`` call
-`RagPipeline.health`, so the three never disagree. They check what a question reads: the data
+`RagPipeline.health` runs them; the server's ``/health/ready`` and ``ragdrop health --open``
+call `RagPipeline.health`, so they never disagree (plain ``ragdrop health`` reads the files
+without opening the index: `ragdrop.pipeline.inspection`). They check what a question reads: the data
 dir, the manifest, the cache dir, Qdrant and the collection, the models and the BM25 state.
 
 No check creates or writes a file: a missing data dir is reported (not ready), never created,
@@ -45,10 +46,12 @@ class PersistedBM25:
     Args:
         ids: the point ids it indexes (None when absent or unreadable).
         problem: why it cannot be used as is ("absent", "unreadable (...)"), or None.
+        refs: the documents its chunks come from (None when absent or unreadable).
     """
 
     ids: frozenset[str] | None
     problem: str | None
+    refs: frozenset[str] | None = None
 
 
 def read_bm25_state(path: Path) -> PersistedBM25:
@@ -60,7 +63,7 @@ def read_bm25_state(path: Path) -> PersistedBM25:
     # What `load_or_build_bm25` treats as "rebuild from the store".
     except (ValueError, KeyError, TypeError, IndexError, EOFError, OSError) as exc:
         return PersistedBM25(None, f"unreadable ({exc})")
-    return PersistedBM25(frozenset(index_point_ids(bm25.index.ids)), None)
+    return PersistedBM25(frozenset(index_point_ids(bm25.index.ids)), None, bm25.ref_doc_ids)
 
 
 def live_bm25(retriever: BaseRetriever) -> BM25Retriever | None:

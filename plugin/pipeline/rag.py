@@ -14,6 +14,7 @@ from llama_index.core.schema import BaseNode, MetadataMode, NodeWithScore, Query
 from llama_index.core.vector_stores.types import MetadataFilters
 from tqdm import tqdm
 
+from ragdrop.core.locks import DataDirLock
 from ragdrop.core.protocols import NotifyingStore, WriteListener
 from ragdrop.core.validation import is_int
 from ragdrop.observability.health import HealthMonitor, HealthReport
@@ -24,8 +25,10 @@ from ragdrop.pipeline.components import Components, build_components, build_retr
 from ragdrop.pipeline.config import PipelineConfig
 from ragdrop.pipeline.health import readiness_checks
 from ragdrop.pipeline.manifest import IngestManifest, document_hash
+from ragdrop.pipeline.rebuild import StagedRebuild
 from ragdrop.pipeline.results import IngestReport, RagAnswer, Source
 from ragdrop.retrievers import BM25Retriever, HybridRetriever
+from ragdrop.vector_stores import CachedQdrantVectorStore
 from ragdrop.vector_stores.points import check_metadata_keys
 
 __all__ = ["Components", "IngestReport", "RagAnswer", "RagPipeline", "Source"]
@@ -80,12 +83,15 @@ class RagPipeline:
         """The built components (built on first access: loads models, opens Qdrant)."""
         with self._lock:
             if self._components is None:
-                parts = build_components(self.config)
-                if isinstance(parts.vector_store, NotifyingStore):
-                    for listener in self._write_listeners:
-                        parts.vector_store.add_write_listener(listener)
-                self._components = parts
+                self._components = self._build(None)
             return self._components
+
+    def _build(self, lock: DataDirLock | None) -> Components:
+        parts = build_components(self.config, lock)
+        if isinstance(parts.vector_store, NotifyingStore):
+            for listener in self._write_listeners:
+                parts.vector_store.add_write_listener(listener)
+        return parts
 
     def add_write_listener(self, listener: WriteListener) -> None:
         """Call ``listener(WriteEvent)`` after every write to the vector store, including
@@ -140,6 +146,8 @@ class RagPipeline:
 
         Interrupting this (Ctrl-C, a crash) is safe: documents are recorded as done only
         after their points are written, and redone (old points deleted first) next time.
+        After a settings change every document is re-indexed into a new embedded index,
+        switched in only once complete (`ragdrop.pipeline.rebuild`).
         """
         start = time.perf_counter()
         for doc in documents:
@@ -150,9 +158,6 @@ class RagPipeline:
         parts = self.components
         manifest = IngestManifest(cfg.manifest_path, self.fingerprint())
         report = IngestReport()
-        if manifest.fingerprint_changed:
-            self._drop_collection(parts)
-            report.rebuilt = True
 
         hashes: dict[str, str] = {}
         emptied: list[str] = []
@@ -176,6 +181,15 @@ class RagPipeline:
         report.updated = sum(1 for d in todo if d.id_ in manifest.documents)
         report.added = len(todo) - report.updated
 
+        staged = None  # with new settings, every document goes into a new index
+        if manifest.fingerprint_changed:
+            report.rebuilt = True
+            if cfg.qdrant_url:
+                self._drop_collection(parts)
+            else:  # built aside, switched in whole (ragdrop.pipeline.rebuild)
+                staged = StagedRebuild(cfg, parts, self.fingerprint(), self._write_listeners)
+                parts, manifest = staged.target, staged.manifest
+
         stale = sorted(set(manifest.documents) - set(hashes)) if prune else sorted(emptied)
         manifest.forget(stale)
         self._delete_points(parts, stale)
@@ -193,13 +207,37 @@ class RagPipeline:
                     bar.update(len(batch))
                 if on_batch is not None:
                     on_batch(len(batch))
+            if report.changed:
+                self._optimize(parts)
+        except BaseException:
+            if staged is not None:
+                staged.discard()
+            raise
         finally:
             if bar is not None:
                 bar.close()
-        if report.changed:
-            self._optimize(parts)
+        if staged is not None:
+            staged.finish(report.nodes_written)
+            self._switch_in(staged)
         report.seconds = time.perf_counter() - start
         return report
+
+    def _switch_in(self, staged: StagedRebuild) -> None:
+        """Close the live index (keeping the data dir's lock), switch the rebuilt one in and
+        reopen: questions meanwhile answer from the old index, then from the new one."""
+        with self._lock:
+            parts, self._components = self.components, None
+            lock, parts.lock = parts.lock, None
+            try:
+                if isinstance(parts.vector_store, CachedQdrantVectorStore):
+                    parts.vector_store.close()  # its query cache is of the old points
+                parts.close()
+                staged.switch()
+            except BaseException:
+                if lock is not None:
+                    lock.release()
+                raise
+            self._components = self._build(lock)
 
     def _ingest_batch(
         self,

@@ -13,7 +13,9 @@ the points' documents), and only then switched in:
 `recover_data_dir` runs whenever a pipeline opens the data dir (under its writer lock): with
 a journal it finishes the switch (the new index was complete before the journal existed);
 without one it removes what a killed restore left half-built. A kill at any instant therefore
-leaves the old index answering or the new one complete, never a mix.
+leaves the old index answering or the new one complete, never a mix. A settings rebuild
+(`ragdrop.pipeline.rebuild`) stages its new index the same way and switches it in with
+`switch_in`.
 """
 
 from __future__ import annotations
@@ -41,8 +43,25 @@ class RestoreError(ValueError):
     """A backup was refused: nothing live was changed; the message says which check failed."""
 
 
-def _staged_manifest(config: PipelineConfig, token: str) -> Path:
+def staged_index(config: PipelineConfig, token: str) -> Path:
+    """Where a new index (a restore's or a settings rebuild's) is built beside the live one."""
+    return config.data_dir / f"{STAGING}{token}"
+
+
+def staged_manifest(config: PipelineConfig, token: str) -> Path:
+    """Where the new index's ingestion manifest is written before the switch."""
     return config.manifest_path.with_name(f"{config.manifest_path.name}.restore-{token}")
+
+
+def switch_in(config: PipelineConfig, token: str, has_manifest: bool) -> None:
+    """Switch the complete, checked index staged under ``token`` in (the caller holds the
+    lock and has no client open on the live index or the staged one).
+
+    The journal decides the switch: from the instant it exists, a kill is finished by
+    `recover_data_dir`; before, the staged index is a leftover it removes.
+    """
+    atomic_write_json(config.data_dir / JOURNAL, {"token": token, "manifest": has_manifest})
+    recover_data_dir(config)
 
 
 def restore_data_dir(config: PipelineConfig, src: Path) -> dict[str, object]:
@@ -53,22 +72,19 @@ def restore_data_dir(config: PipelineConfig, src: Path) -> dict[str, object]:
     recover_data_dir(config)
     _check_only_collection(config)
     token = uuid.uuid4().hex[:12]
-    staging = config.data_dir / f"{STAGING}{token}"
-    staged_manifest = _staged_manifest(config, token)
+    staging, manifest = staged_index(config, token), staged_manifest(config, token)
     try:
         points, ref_docs = _build(config, src, staging)
         has_manifest = (src / MANIFEST_COPY).exists()
         if has_manifest:
             data = read_bytes(src / MANIFEST_COPY)
             _check_manifest(data, ref_docs, src)
-            atomic_write_bytes(staged_manifest, data)
+            atomic_write_bytes(manifest, data)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
-        staged_manifest.unlink(missing_ok=True)
+        manifest.unlink(missing_ok=True)
         raise
-    # From here on the switch is decided: a kill is finished by recover_data_dir.
-    atomic_write_json(config.data_dir / JOURNAL, {"token": token, "manifest": has_manifest})
-    recover_data_dir(config)
+    switch_in(config, token, has_manifest)
     return {"points": points, "manifest": has_manifest}
 
 
@@ -138,7 +154,8 @@ def _check_only_collection(config: PipelineConfig) -> None:
 
 
 def recover_data_dir(config: PipelineConfig) -> str | None:
-    """Finish a restore switch a kill interrupted, or remove what a killed restore left.
+    """Finish a switch (restore or settings rebuild) a kill interrupted, or remove what a
+    killed restore or rebuild left half-built.
 
     Returns what was done (None when there was nothing to do). The caller holds the lock.
     """
@@ -165,12 +182,14 @@ def recover_data_dir(config: PipelineConfig) -> str | None:
         journal_path.unlink()
         fsync_dir(data_dir)
         shutil.rmtree(data_dir / f"{RETIRED}{token}", ignore_errors=True)
-        return f"finished the restore switch {token}"
+        return f"finished the switch to index {token}"
     leftovers = [p for p in data_dir.iterdir() if p.name.startswith((STAGING, RETIRED))]
     leftovers += _scratch_files(config)
     for path in leftovers:
         _remove(path)
-    return f"removed {len(leftovers)} leftovers of a killed restore" if leftovers else None
+    return (
+        f"removed {len(leftovers)} leftovers of a killed restore or rebuild" if leftovers else None
+    )
 
 
 def _remove(path: Path) -> None:
@@ -181,7 +200,7 @@ def _remove(path: Path) -> None:
 
 
 def _scratch_files(config: PipelineConfig) -> list[Path]:
-    """Files a killed restore may leave: staged manifests and temporary files of atomic
+    """Files a killed restore or rebuild may leave: staged manifests and temporary files of atomic
     writes (of the journal or a staged manifest), and the dropped derived state."""
     data_dir, manifest = config.data_dir, config.manifest_path.name
     found = [
@@ -198,16 +217,16 @@ def _scratch_files(config: PipelineConfig) -> list[Path]:
 def _switch(config: PipelineConfig, token: str, has_manifest: bool) -> None:
     """Steps of the switch, each safe to repeat after a kill."""
     data_dir = config.data_dir
-    staging, retired = data_dir / f"{STAGING}{token}", data_dir / f"{RETIRED}{token}"
+    staging, retired = staged_index(config, token), data_dir / f"{RETIRED}{token}"
     live = config.qdrant_path
     if staging.exists():
         if live.exists() and not retired.exists():
             os.replace(live, retired)
         os.replace(staging, live)
         fsync_dir(data_dir)
-    staged_manifest = _staged_manifest(config, token)
-    if staged_manifest.exists():
-        os.replace(staged_manifest, config.manifest_path)
+    staged = staged_manifest(config, token)
+    if staged.exists():
+        os.replace(staged, config.manifest_path)
     elif not has_manifest:
         config.manifest_path.unlink(missing_ok=True)
     # Both describe the old points: rebuilt from the new ones on first use.

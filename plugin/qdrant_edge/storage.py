@@ -150,3 +150,39 @@ def open_storage(location: Path) -> dict[str, EdgeCollection]:
             collection.shard.close()
         raise
     return collections
+
+
+def read_collection_config(location: Path, name: str) -> models.CreateCollection | None:
+    """The config collection ``name`` was created with, read from the files of the embedded
+    index at ``location`` (Edge or qdrant-client local mode) without opening it.
+
+    Opening an index writes to it (Edge rewrites its shard config and trackers, local mode
+    takes its lock), so a health check reads this instead. None when the index holds no
+    such collection; `EdgeStorageError` when the file that describes it is unreadable.
+    """
+    local = location / LOCAL_MODE_MARKER
+    try:
+        if local.exists():
+            meta = read_json(local)
+            collections = meta.get("collections") if isinstance(meta, dict) else None
+            if not isinstance(collections, dict):
+                raise ValueError("no 'collections' object")
+            found = collections.get(name)
+            return None if found is None else models.CreateCollection.model_validate(found)
+        marker = location / STORAGE_MARKER
+        if marker.exists():
+            meta = read_json(marker)
+            if not isinstance(meta, dict) or meta.get("format") != STORAGE_FORMAT:
+                raise ValueError(f"storage format is not {STORAGE_FORMAT}")
+        path = location / "collections" / name / _COLLECTION_FILE
+        if not path.exists():
+            return None
+        meta = read_json(path)
+        if not isinstance(meta, dict):
+            raise ValueError(f"{str(path)!r} is not a JSON object")
+        return models.CreateCollection.model_validate(meta["config"])
+    except (OSError, ValueError, KeyError) as exc:  # pydantic's ValidationError is a ValueError
+        raise EdgeStorageError(
+            f"the index at {str(location)!r} has an unreadable description of collection "
+            f"{name!r} ({exc}); restore it from a backup (`ragdrop restore`)"
+        ) from exc

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,15 +17,20 @@ from llama_index.core.storage.docstore.utils import doc_to_json, json_to_doc
 from llama_index.core.vector_stores.types import MetadataFilters
 
 from ragdrop.core import validation as check
-from ragdrop.core.files import building_dir, create_file, open_nofollow, read_json
+from ragdrop.core.files import building_dir, create_file, read_bytes
 from ragdrop.observability.stages import Stage, stage
 from ragdrop.retrievers.bm25.index import BM25Index
-from ragdrop.retrievers.bm25.storage import BM25StateError
+from ragdrop.retrievers.bm25.storage import BM25StateError, check_file, file_record
 from ragdrop.retrievers.bm25.tokenizer import BM25Tokenizer
 from ragdrop.retrievers.filters import build_filter_fn
 
 NODES_FILE = "nodes.jsonl"
 RETRIEVER_FILE = "retriever.json"
+INDEX_HEADER = "index/header.json"
+RETRIEVER_FORMAT = "ragdrop-bm25-retriever"
+# Version 2 (issue 14) records the length and SHA-256 of nodes.jsonl and of the index's
+# header.json, and a SHA-256 of retriever.json itself; version 1 (settings only) is still read.
+RETRIEVER_VERSION = 2
 
 
 class BM25Retriever(BaseRetriever):
@@ -182,6 +188,11 @@ class BM25Retriever(BaseRetriever):
             return self.index.search(query, top_k=top_k, accept=accept)
 
     @property
+    def ref_doc_ids(self) -> frozenset[str]:
+        """The source documents of the indexed nodes (those that name one)."""
+        return frozenset(self._by_ref_doc)
+
+    @property
     def kept_nodes(self) -> dict[str, BaseNode]:
         """Nodes held in memory by id (empty when ``keep_nodes=False``)."""
         return self._nodes
@@ -218,6 +229,8 @@ class BM25Retriever(BaseRetriever):
         replaces it whole (`ragdrop.core.files.building_dir`), so a reader sees either the old
         or the new generation, never a mix. ``path`` is owned by this retriever: other files
         in it are dropped; its parent is created 0700 and refused if others may write it.
+        ``retriever.json`` records the length and SHA-256 of ``nodes.jsonl`` and of the
+        index's ``header.json`` (which records its own files), and a SHA-256 of itself.
         """
         settings = {
             "similarity_top_k": self.similarity_top_k,
@@ -226,24 +239,44 @@ class BM25Retriever(BaseRetriever):
         }
         with self._write_lock, building_dir(path) as scratch:
             self.index.save(scratch / "index")
-            with create_file(scratch / RETRIEVER_FILE) as handle:
-                handle.write(json.dumps(settings).encode("utf-8"))
+            digest, size = hashlib.sha256(), 0
             with create_file(scratch / NODES_FILE) as handle:
-                if self.keep_nodes:
-                    for node in self._nodes.values():
-                        handle.write((json.dumps(doc_to_json(node)) + "\n").encode("utf-8"))
-                else:
-                    for node_id, meta in self._metadata.items():
-                        row = {"id": node_id, "ref": self._ref_of.get(node_id), "metadata": meta}
-                        handle.write((json.dumps(row) + "\n").encode("utf-8"))
+                for line in self._node_lines():
+                    data = (line + "\n").encode("utf-8")
+                    handle.write(data)
+                    digest.update(data)
+                    size += len(data)
+            body: dict[str, Any] = {
+                "format": RETRIEVER_FORMAT,
+                "version": RETRIEVER_VERSION,
+                "settings": settings,
+                "files": {
+                    NODES_FILE: {"bytes": size, "sha256": digest.hexdigest()},
+                    INDEX_HEADER: file_record(read_bytes(scratch / INDEX_HEADER)),
+                },
+            }
+            body["sha256"] = _self_digest(body)
+            with create_file(scratch / RETRIEVER_FILE) as handle:
+                handle.write(json.dumps(body).encode("utf-8"))
+
+    def _node_lines(self) -> Iterator[str]:
+        if self.keep_nodes:
+            for node in self._nodes.values():
+                yield json.dumps(doc_to_json(node))
+        else:
+            for node_id, meta in self._metadata.items():
+                yield json.dumps(
+                    {"id": node_id, "ref": self._ref_of.get(node_id), "metadata": meta}
+                )
 
     @classmethod
     def from_persist_dir(cls, path: str | Path, **kwargs: Any) -> BM25Retriever:
         """Load what `persist` wrote (JSON and raw arrays only, nothing executable).
 
         Raises FileNotFoundError when ``path`` holds no retriever, and `BM25StateError` (a
-        ValueError) when any part is missing, damaged, a symlink or disagrees with the rest
-        (the saved nodes and the saved index must hold the same ids).
+        ValueError) when any part is missing, damaged (its checksum differs), a symlink or
+        disagrees with the rest (the saved nodes and the saved index must hold the same ids).
+        A ``retriever.json`` of the first format (settings only, no checksums) is still read.
         """
         path = Path(path)
         if not (path / RETRIEVER_FILE).exists() and not (path / RETRIEVER_FILE).is_symlink():
@@ -253,37 +286,46 @@ class BM25Retriever(BaseRetriever):
         except BM25StateError:
             raise
         except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
-            raise BM25StateError(
-                f"BM25 retriever at {path} is unusable: {exc}; rebuild the index "
-                "(ragdrop rebuilds it from the vector store when it loads it)"
-            ) from exc
+            raise _unusable(path, exc) from exc
 
     @classmethod
     def _load(cls, path: Path, kwargs: dict[str, Any]) -> BM25Retriever:
-        settings = read_json(path / RETRIEVER_FILE)
-        if not isinstance(settings, dict):
-            raise ValueError(f"{RETRIEVER_FILE} does not hold a JSON object")
+        try:
+            settings, records = _read_retriever_file(path)
+        except BM25StateError as exc:
+            raise _unusable(path, exc) from exc
+
+        def verified(name: str) -> bytes:
+            data = read_bytes(path / name)
+            if records is not None:
+                try:
+                    check_file(name, data, records.get(name), RETRIEVER_FILE)
+                except BM25StateError as exc:
+                    raise _unusable(path, exc) from exc
+            return data
+
+        if records is not None:
+            verified(INDEX_HEADER)  # the header then vouches for every file of the index
         settings.update(kwargs)
         retriever = cls(index=BM25Index.load(path / "index"), **settings)
         seen: set[str] = set()
         # persist always writes the nodes file: a missing one is a damaged generation.
-        with open_nofollow(path / NODES_FILE, "r") as fh:
-            for line in fh:
-                row = json.loads(line)
-                if not isinstance(row, dict):
-                    raise ValueError(f"{NODES_FILE} holds a line that is not a JSON object")
-                if "__type__" in row:
-                    node = json_to_doc(row)
-                    retriever._remember(node)
-                    seen.add(node.node_id)
-                else:
-                    node_id, ref, meta = row["id"], row["ref"], row["metadata"]
-                    if type(node_id) is not str or not isinstance(ref, str | None):
-                        raise ValueError(f"{NODES_FILE} holds an id that is not a string")
-                    if not isinstance(meta, dict):
-                        raise ValueError(f"{NODES_FILE} holds metadata that is not an object")
-                    retriever._remember_meta(node_id, ref, meta)
-                    seen.add(node_id)
+        for line in verified(NODES_FILE).decode("utf-8").splitlines():
+            row = json.loads(line)
+            if not isinstance(row, dict):
+                raise ValueError(f"{NODES_FILE} holds a line that is not a JSON object")
+            if "__type__" in row:
+                node = json_to_doc(row)
+                retriever._remember(node)
+                seen.add(node.node_id)
+            else:
+                node_id, ref, meta = row["id"], row["ref"], row["metadata"]
+                if type(node_id) is not str or not isinstance(ref, str | None):
+                    raise ValueError(f"{NODES_FILE} holds an id that is not a string")
+                if not isinstance(meta, dict):
+                    raise ValueError(f"{NODES_FILE} holds metadata that is not an object")
+                retriever._remember_meta(node_id, ref, meta)
+                seen.add(node_id)
         indexed = set(retriever.index.ids)
         if seen != indexed:
             raise BM25StateError(
@@ -292,3 +334,39 @@ class BM25Retriever(BaseRetriever):
                 f"{len(indexed - seen)} only in the index); rebuild the index"
             )
         return retriever
+
+
+def _unusable(path: Path, reason: object) -> BM25StateError:
+    return BM25StateError(
+        f"BM25 retriever at {path} is unusable: {reason}; rebuild the index "
+        "(ragdrop rebuilds it from the vector store when it loads it)"
+    )
+
+
+def _self_digest(body: dict[str, Any]) -> str:
+    """SHA-256 of ``body`` without its ``sha256`` key, as canonical JSON."""
+    rest = {k: v for k, v in body.items() if k != "sha256"}
+    canonical = json.dumps(rest, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def _read_retriever_file(path: Path) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """The settings in ``retriever.json`` and its file records (None for the first format,
+    which had no checksums)."""
+    data = json.loads(read_bytes(path / RETRIEVER_FILE).decode("utf-8"))
+    if not isinstance(data, dict):
+        raise ValueError(f"{RETRIEVER_FILE} does not hold a JSON object")
+    if "format" not in data:
+        return data, None  # version 1: the settings themselves
+    if data.get("format") != RETRIEVER_FORMAT or data.get("version") != RETRIEVER_VERSION:
+        raise BM25StateError(
+            f"{RETRIEVER_FILE} has format {data.get('format')!r} version "
+            f"{data.get('version')!r}; this ragdrop reads {RETRIEVER_FORMAT!r} version "
+            f"{RETRIEVER_VERSION}"
+        )
+    if data.get("sha256") != _self_digest(data):
+        raise BM25StateError(f"{RETRIEVER_FILE} does not match its own checksum")
+    settings, records = data.get("settings"), data.get("files")
+    if not isinstance(settings, dict) or not isinstance(records, dict):
+        raise BM25StateError(f"{RETRIEVER_FILE} lacks its settings or its file records")
+    return settings, records

@@ -69,8 +69,24 @@ def _encode_array(array: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-def _file_record(data: bytes) -> dict[str, Any]:
+def file_record(data: bytes) -> dict[str, Any]:
+    """The record that `check_file` checks ``data`` against: its length and SHA-256."""
     return {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+
+
+def check_file(name: str, data: bytes, record: object, listed_in: str) -> bytes:
+    """``data`` once it matches ``record`` (a `file_record` kept in file ``listed_in``);
+    `BM25StateError` naming the file otherwise."""
+    if not isinstance(record, dict):
+        raise BM25StateError(f"{name} is not listed in {listed_in}")
+    if len(data) != record.get("bytes"):
+        raise BM25StateError(
+            f"{name} disagrees with {listed_in}: it has {len(data)} bytes, {listed_in} "
+            f"records {record.get('bytes')!r}"
+        )
+    if hashlib.sha256(data).hexdigest() != record.get("sha256"):
+        raise BM25StateError(f"{name} disagrees with its SHA-256 checksum in {listed_in}")
+    return data
 
 
 def write_index(directory: Path, stored: StoredIndex) -> None:
@@ -92,7 +108,7 @@ def write_index(directory: Path, stored: StoredIndex) -> None:
         "total_len": stored.total_len,
         "n_terms": len(stored.vocab),
         "n_slots": len(stored.keys),
-        "files": {name: _file_record(data) for name, data in files.items()},
+        "files": {name: file_record(data) for name, data in files.items()},
     }
     files["header.json"] = json.dumps(header).encode("utf-8")
     for name, data in files.items():
@@ -112,15 +128,7 @@ class _Reader:
     def read(self, name: str) -> bytes:
         data = read_bytes(self.path / name)
         if self.records is not None:
-            record = self.records.get(name)
-            if not isinstance(record, dict):
-                raise BM25StateError(f"{name} is not listed in header.json")
-            if len(data) != record.get("bytes"):
-                raise BM25StateError(
-                    f"{name} has {len(data)} bytes, header.json says {record.get('bytes')!r}"
-                )
-            if hashlib.sha256(data).hexdigest() != record.get("sha256"):
-                raise BM25StateError(f"{name} does not match its checksum in header.json")
+            check_file(name, data, self.records.get(name), "header.json")
         return data
 
     def json_list(self, name: str) -> list[object]:
@@ -259,6 +267,8 @@ __all__ = [
     "FORMAT_VERSION",
     "BM25StateError",
     "StoredIndex",
+    "check_file",
+    "file_record",
     "read_index",
     "write_index",
 ]

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from llama_index.core import Document
+from llama_index.core.vector_stores.types import MetadataFilter, MetadataFilters
 
 from ragdrop.pipeline import PipelineConfig, RagPipeline
 from ragdrop.pipeline.health import read_bm25_state
@@ -100,7 +101,9 @@ def test_a_manifest_without_points_is_not_ready(data_dir: Path) -> None:
     )
 
 
-@pytest.mark.parametrize("damaged", ["retriever.json", "index/ids.json", "index/df.npy"])
+@pytest.mark.parametrize(
+    "damaged", ["retriever.json", "index/ids.json", "index/df.npy", "nodes.jsonl"]
+)
 def test_damaged_bm25_state_is_ready_with_a_note_and_rebuilt(data_dir: Path, damaged: str) -> None:
     state = data_dir / "bm25" / "h"
     (state / damaged).write_bytes(b"")
@@ -140,3 +143,33 @@ def test_health_of_an_intact_index_rewrites_no_manifest_or_bm25_file(data_dir: P
     before = snapshot()
     assert health(data_dir)["status"] == "ok"
     assert snapshot() == before
+
+
+@pytest.mark.parametrize("damage", ["metadata", "byte", "truncated"])
+def test_damaged_bm25_nodes_file_is_rebuilt_never_a_wrong_answer(
+    data_dir: Path, damage: str
+) -> None:
+    """``nodes.jsonl`` holds each chunk's metadata, which filters read: a change that keeps
+    it valid JSON with the same ids is caught by its checksum, never answered from."""
+    path = data_dir / "bm25" / "h" / "nodes.jsonl"
+    data = path.read_bytes()
+    if damage == "metadata":  # the bm25 document's chunks now claim to be about cooking
+        data = data.replace(b'"topic": "bm25"', b'"topic": "cooking"')
+    elif damage == "byte":
+        data = (
+            data[: len(data) // 3]
+            + bytes([data[len(data) // 3] ^ 0x20])
+            + data[len(data) // 3 + 1 :]
+        )
+    else:
+        data = data[: len(data) - 7]
+    path.write_bytes(data)
+    assert "unreadable" in str(read_bm25_state(data_dir / "bm25" / "h").problem)
+    with RagPipeline(config_for(data_dir, retriever="bm25")) as pipeline:
+        report = pipeline.health().to_dict()
+        assert report["status"] == "ok", report
+        assert "rebuilt from the store's points" in report["checks"]["bm25"]["detail"]
+        cooking = MetadataFilters(filters=[MetadataFilter(key="topic", value="cooking")])
+        question = "What do k1 and b control in BM25, and how long does bread dough rise?"
+        hits = pipeline.query(question, top_k=3, filters=cooking)
+        assert {s.ref_doc_id for s in hits.sources} == {"cooking"}

@@ -149,6 +149,34 @@ def _array_missing(d: Path) -> None:
     (d / "index" / "seg0_offsets.npy").unlink()
 
 
+def _nodes_metadata_changed(d: Path) -> None:
+    # Valid JSON, the same ids: a filter on "topic" would answer with the wrong chunk.
+    path = d / "nodes.jsonl"
+    path.write_text(path.read_text().replace('"volcano"', '"harbour"'))
+
+
+def _nodes_byte_flipped(d: Path) -> None:
+    path = d / "nodes.jsonl"
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    path.write_bytes(bytes(data))
+
+
+def _index_header_k1_changed(d: Path) -> None:
+    # A valid header with another k1: every file still matches the header's records.
+    path = d / "index" / "header.json"
+    header = json.loads(path.read_text())
+    header["k1"] = 0.9
+    path.write_text(json.dumps(header))
+
+
+def _retriever_settings_changed(d: Path) -> None:
+    path = d / "retriever.json"
+    body = json.loads(path.read_text())
+    body["settings"]["similarity_top_k"] = 3
+    path.write_text(json.dumps(body))
+
+
 DAMAGES = [
     _zero_bytes,
     _zero_bytes_segment,
@@ -167,6 +195,10 @@ DAMAGES = [
     _nodes_missing,
     _retriever_json_garbage,
     _array_missing,
+    _nodes_metadata_changed,
+    _nodes_byte_flipped,
+    _index_header_k1_changed,
+    _retriever_settings_changed,
 ]
 
 
@@ -212,3 +244,17 @@ def test_legacy_version_1_is_read_and_its_damage_still_detected(tmp_path: Path) 
     np.save(tmp_path / "j" / "df.npy", df + 1, allow_pickle=False)  # disagrees with postings
     with pytest.raises(BM25StateError, match="df.npy does not match"):
         BM25Index.load(tmp_path / "j")
+
+
+def test_retriever_file_of_the_first_format_is_still_read(
+    store: QdrantVectorStore, tmp_path: Path
+) -> None:
+    """A ``retriever.json`` holding only the settings (before checksums) loads as before."""
+    persist_dir = tmp_path / "bm25"
+    load_or_build_bm25(store, persist_dir)
+    path = persist_dir / "retriever.json"
+    path.write_text(json.dumps(json.loads(path.read_text())["settings"]))
+    _assert_answers(BM25Retriever.from_persist_dir(persist_dir))
+    (persist_dir / "nodes.jsonl").write_bytes(b"")  # its structural checks still hold
+    with pytest.raises(BM25StateError, match="disagree"):
+        BM25Retriever.from_persist_dir(persist_dir)
