@@ -24,6 +24,8 @@ from ragdrop.retrievers import (
     BM25Retriever,
     BM25Tokenizer,
     HybridRetriever,
+    PseudoRelevanceFeedback,
+    fuse_result_lists,
     reciprocal_rank_fusion,
 )
 from ragdrop.vector_stores import CachedQdrantVectorStore, CollectionSettings
@@ -45,6 +47,7 @@ __all__ = [
     "HybridRetriever",
     "ModelNotAvailableError",
     "PipelineConfig",
+    "PseudoRelevanceFeedback",
     "QueryResultCache",
     "RagAnswer",
     "RagPipeline",
@@ -56,5 +59,6 @@ __all__ = [
     "cache_key",
     "default_embed_model",
     "find_cross_encoder",
+    "fuse_result_lists",
     "reciprocal_rank_fusion",
 ]

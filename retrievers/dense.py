@@ -104,6 +104,11 @@ class ArrayVectorRetriever(BaseRetriever):
                 tuple(old[i] for i in keep) + tuple(nodes),
             )
 
+    def vectors_of(self, node_ids: Sequence[str]) -> dict[str, list[float]]:
+        """The stored (unit-length) vectors of ``node_ids`` that this retriever holds."""
+        matrix, rows = self._rows.positions()
+        return {i: matrix[rows[i]].tolist() for i in node_ids if i in rows}
+
     def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
         matrix, nodes = self._rows.state
         if not nodes:
@@ -151,3 +156,13 @@ class _Rows:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.state: tuple[np.ndarray, tuple[BaseNode, ...]] = (np.zeros((0, 0), np.float32), ())
+        self._positions: tuple[object, dict[str, int]] = ((), {})
+
+    def positions(self) -> tuple[np.ndarray, dict[str, int]]:
+        """The matrix and node id -> row, built once per state (the state is swapped whole)."""
+        matrix, nodes = self.state
+        made_for, rows = self._positions
+        if made_for is not nodes:
+            rows = {n.node_id: i for i, n in enumerate(nodes)}
+            self._positions = (nodes, rows)
+        return matrix, rows

@@ -1,8 +1,21 @@
-"""Reciprocal rank fusion as a pure function that explains each fused score."""
+"""Rank and score fusion of ranked lists as pure functions that explain each fused score.
+
+Methods (`FUSION_METHODS`):
+
+* ``"zscore"``: each list's scores are standardised over that list (``(s - mean) / std``);
+  a document missing from a list gets that list's lowest standardised score; the fused
+  score is the weighted sum. Per-query normalisation adapts to each query's score
+  distribution: a side whose best hit stands far above the rest counts more for that query.
+* ``"dbsf"``: Qdrant's distribution-based score fusion: ``(s - (mean - 3 std)) / 6 std``
+  per list, 0 where a document is missing (what ``fusion="qdrant"`` runs server-side).
+* ``"minmax"``: ``(s - min) / (max - min)`` per list, 0 where missing.
+* ``"rrf"``: reciprocal rank fusion, ``w / (k + rank)`` summed over lists (scores unused).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import heapq
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal, get_args
 
 from llama_index.core.schema import NodeWithScore
@@ -13,6 +26,77 @@ from ragdrop.core.provenance import FUSION_KEY, annotate
 # Where the two sides are fused: here (reciprocal_rank_fusion) or inside Qdrant (Query API).
 FusionMode = Literal["client", "qdrant"]
 FUSION_MODES: tuple[str, ...] = get_args(FusionMode)
+# How the lists are combined (see the module docstring).
+FusionMethod = Literal["zscore", "dbsf", "minmax", "rrf"]
+FUSION_METHODS: tuple[str, ...] = get_args(FusionMethod)
+_TINY = 1e-12
+
+
+def normalized_scores(scores: Sequence[float], method: str) -> tuple[list[float], float]:
+    """``(normalised score per entry, value of a missing document)`` of one ranked list.
+
+    A list whose scores are all equal (or a single hit) normalises to 1.0 each (0.0 for
+    z-scores), so it neither dominates nor vanishes.
+
+    Example:
+        >>> normalized_scores([3.0, 1.0], "minmax")
+        ([1.0, 0.0], 0.0)
+        >>> normalized_scores([3.0, 1.0], "zscore")
+        ([1.0, -1.0], -1.0)
+    """
+    check.choice("method", method, FUSION_METHODS[:3])
+    values = [float(s) for s in scores]
+    if not values:
+        return [], 0.0
+    n = len(values)
+    mean = sum(values) / n
+    std = (sum((v - mean) ** 2 for v in values) / n) ** 0.5
+    if method == "zscore":
+        if std <= _TINY:
+            return [0.0] * n, 0.0
+        z = [(v - mean) / std for v in values]
+        return z, min(z)
+    if method == "dbsf":
+        # Qdrant's DBSF uses the sample standard deviation.
+        sample = std * (n / (n - 1)) ** 0.5 if n > 1 else 0.0
+        if sample <= _TINY:
+            return [1.0] * n, 0.0
+        low = mean - 3 * sample
+        return [(v - low) / (6 * sample) for v in values], 0.0
+    low, high = min(values), max(values)
+    if high - low <= _TINY:
+        return [1.0] * n, 0.0
+    return [(v - low) / (high - low) for v in values], 0.0
+
+
+def score_fusion_scores(
+    scored: Sequence[Sequence[tuple[str, float]]],
+    method: str = "zscore",
+    weights: Sequence[float] | None = None,
+) -> dict[str, float]:
+    """Weighted sum of per-list normalised scores (`normalized_scores`) per id.
+
+    Every id in any list gets a score; where a list lacks it, that list's missing value.
+    The first occurrence of an id in a list counts.
+    """
+    weights = [1.0] * len(scored) if weights is None else weights
+    per_list: list[tuple[dict[str, float], float, float]] = []
+    for lst, weight in zip(scored, weights, strict=True):
+        if weight == 0:
+            continue
+        first: dict[str, float] = {}
+        for ident, score in lst:
+            first.setdefault(ident, score)
+        normed, missing = normalized_scores(list(first.values()), method)
+        per_list.append((dict(zip(first, normed, strict=True)), missing, float(weight)))
+    # Every id starts at the sum of the lists' missing values; each list then adds
+    # the difference it makes where it holds the id (one pass over the entries).
+    base = sum(w * missing for _, missing, w in per_list)
+    totals: dict[str, float] = {}
+    for normed_map, missing, w in per_list:
+        for ident, value in normed_map.items():
+            totals[ident] = totals.get(ident, base) + w * (value - missing)
+    return totals
 
 
 def rrf_scores(
@@ -70,6 +154,33 @@ def _validate(
     return depths
 
 
+def fuse_result_lists(
+    result_lists: Sequence[Sequence[NodeWithScore]],
+    method: str = "zscore",
+    k: float = 60.0,
+    weights: Sequence[float] | None = None,
+    depth: int | Sequence[int | None] | None = None,
+    top_k: int | None = None,
+    sources: Sequence[str] | None = None,
+) -> list[NodeWithScore]:
+    """Fuse ranked lists of nodes by ``method`` (see the module docstring).
+
+    Same contract as `reciprocal_rank_fusion` (inputs never modified, provenance in
+    ``metadata["fusion"]``, deterministic ties); ``k`` is used by ``"rrf"`` only.
+
+    Example:
+        >>> from llama_index.core.schema import TextNode
+        >>> a, b, c = (TextNode(text=t, id_=t) for t in "abc")
+        >>> bm25 = [NodeWithScore(node=a, score=9.0), NodeWithScore(node=b, score=1.0),
+        ...         NodeWithScore(node=c, score=0.5)]
+        >>> dense = [NodeWithScore(node=b, score=0.52), NodeWithScore(node=a, score=0.50),
+        ...          NodeWithScore(node=c, score=0.49)]
+        >>> [n.node.node_id for n in fuse_result_lists([bm25, dense], "zscore")]
+        ['a', 'b', 'c']
+    """
+    return _fuse_nodes(result_lists, method, k, weights, depth, top_k, sources)
+
+
 def reciprocal_rank_fusion(
     result_lists: Sequence[Sequence[NodeWithScore]],
     k: float = 60.0,
@@ -105,6 +216,18 @@ def reciprocal_rank_fusion(
         >>> [n.node.node_id for n in fused]
         ['a', 'b']
     """
+    return _fuse_nodes(result_lists, "rrf", k, weights, depth, top_k, sources)
+
+
+def _fuse_nodes(
+    result_lists: Sequence[Sequence[NodeWithScore]],
+    method: str,
+    k: float,
+    weights: Sequence[float] | None,
+    depth: int | Sequence[int | None] | None,
+    top_k: int | None,
+    sources: Sequence[str] | None,
+) -> list[NodeWithScore]:
     depths = _validate(result_lists, k, weights, depth)
     check.optional_positive_int("top_k", top_k)
     if sources is not None and len(sources) != len(result_lists):
@@ -118,7 +241,7 @@ def reciprocal_rank_fusion(
         ranked.append([(item.node.node_id, item.score) for item in items])
     return [
         with_fusion_provenance(first_seen[i], score, prov)
-        for i, score, prov in fuse_ranked_ids(ranked, k, weights, top_k, sources)
+        for i, score, prov in fuse_ranked_ids(ranked, k, weights, top_k, sources, method)
     ]
 
 
@@ -128,17 +251,20 @@ def fuse_ranked_ids(
     weights: Sequence[float] | None = None,
     top_k: int | None = None,
     sources: Sequence[str] | None = None,
+    method: str = "rrf",
 ) -> list[tuple[str, float, dict[str, dict[str, Any]]]]:
-    """RRF on ``(id, score)`` lists: ``(id, fused score, provenance per source)``, best first.
+    """Fuse ``(id, score)`` lists: ``(id, fused score, provenance per source)``, best first.
 
-    The core of `reciprocal_rank_fusion` (same scores, dedup and tie-break) for callers
-    that fuse before materialising nodes.
+    The core of `reciprocal_rank_fusion` and `fuse_result_lists` (same dedup and
+    tie-break) for callers that fuse before materialising nodes. Score methods need every
+    score; a list with a missing (None) score is fused by its ranks (``-rank``) instead.
     """
     _check_weights(weights, len(ranked))
     check.optional_positive_int("top_k", top_k)
+    check.choice("method", method, FUSION_METHODS)
     names = [str(i) for i in range(len(ranked))] if sources is None else list(sources)
     weights = [1.0] * len(ranked) if weights is None else [float(w) for w in weights]
-    scores = rrf_scores([[i for i, _ in lst] for lst in ranked], k, weights)
+    scores = _fused_scores(ranked, k, weights, method)
     provenance: dict[str, dict[str, dict[str, Any]]] = {}
     best: dict[str, tuple[int, int]] = {}
     for li, (lst, weight) in enumerate(zip(ranked, weights, strict=True)):
@@ -156,6 +282,48 @@ def fuse_ranked_ids(
     if top_k is not None:
         order = order[:top_k]
     return [(i, scores[i], provenance[i]) for i in order]
+
+
+def _fused_scores(
+    ranked: Sequence[Sequence[tuple[str, float | None]]],
+    k: float,
+    weights: Sequence[float],
+    method: str,
+) -> dict[str, float]:
+    if method == "rrf":
+        return rrf_scores([[i for i, _ in lst] for lst in ranked], k, weights)
+    scored: list[list[tuple[str, float]]] = []
+    for lst in ranked:
+        values = [s for _, s in lst]
+        if all(s is not None for s in values):
+            scored.append([(i, float(s or 0.0)) for i, s in lst])
+        else:  # a list without scores is fused by its ranks
+            scored.append([(i, -float(r)) for r, (i, _) in enumerate(lst, 1)])
+    return score_fusion_scores(scored, method, weights)
+
+
+def fused_top(
+    bm25: Sequence[tuple[str, float | None]],
+    vector: Sequence[tuple[str, float | None]],
+    n: int,
+    fusion: Mapping[str, Any],
+) -> list[str]:
+    """The ids of the first ``n`` of `fuse_ranked_ids` (``fusion``: method, k, weights), without
+    building the provenance (the feedback pass's first look)."""
+    weights = [float(w) for w in fusion["weights"]]
+    scores = _fused_scores([bm25, vector], float(fusion["k"]), weights, str(fusion["method"]))
+    best: dict[str, tuple[int, int]] = {}
+    for li, lst in enumerate((bm25, vector)):
+        if weights[li] == 0:
+            continue
+        seen: set[str] = set()
+        for ident, _ in lst:
+            if ident in seen:
+                continue
+            seen.add(ident)
+            if ident not in best or (len(seen), li) < best[ident]:
+                best[ident] = (len(seen), li)
+    return heapq.nsmallest(n, scores, key=lambda i: (-scores[i], best[i], i))
 
 
 def with_fusion_provenance(

@@ -23,12 +23,13 @@ provenance holds the Qdrant rank and score only; (5) ties are broken by Qdrant.
 from __future__ import annotations
 
 from collections.abc import Generator, Sequence
+from dataclasses import replace
 from functools import partial
 from typing import TYPE_CHECKING, Protocol
 
 from llama_index.core.base.base_retriever import BaseRetriever
 from llama_index.core.base.embeddings.base import BaseEmbedding
-from llama_index.core.schema import BaseNode, NodeWithScore, QueryBundle, TextNode
+from llama_index.core.schema import BaseNode, NodeWithScore, QueryBundle
 from llama_index.core.vector_stores.types import (
     MetadataFilters,
     VectorStoreQuery,
@@ -42,7 +43,15 @@ from ragdrop.core.protocols import QdrantBackedStore
 from ragdrop.core.provenance import FUSION_KEY, annotate
 from ragdrop.observability.stages import Stage, stage
 from ragdrop.retrievers.bm25.retriever import BM25Retriever
-from ragdrop.retrievers.fusion import fuse_ranked_ids, reciprocal_rank_fusion
+from ragdrop.retrievers.feedback import PseudoRelevanceFeedback
+from ragdrop.retrievers.feedback_plans import (
+    FirstPass,
+    Placeholder,
+    feedback_lists,
+    fusion_args,
+    node_feedback,
+)
+from ragdrop.retrievers.fusion import fuse_ranked_ids, fuse_result_lists
 from ragdrop.retrievers.plans import (
     Both,
     ClientCall,
@@ -74,6 +83,8 @@ class FusionSettings(Protocol):
     vector_candidates: int
     rrf_k: float
     weights: tuple[float, float]
+    fusion_method: str
+    feedback: PseudoRelevanceFeedback | None
     embed_model: BaseEmbedding | None
     overlap: bool
 
@@ -84,10 +95,6 @@ class FusionSettings(Protocol):
     def point_id(self, node_id: str) -> str: ...
 
 
-class _Placeholder(TextNode):
-    """Stands for a BM25 hit whose node lives only in the vector store (read after fusion)."""
-
-
 def _bm25_hits(
     r: FusionSettings, query: str, filters: MetadataFilters | None
 ) -> list[NodeWithScore]:
@@ -95,7 +102,7 @@ def _bm25_hits(
         return []
     hits = r.bm25.search(query, top_k=r.bm25_candidates, filters=filters)
     kept = r.bm25.kept_nodes
-    return [NodeWithScore(node=kept.get(i) or _Placeholder(id_=i), score=s) for i, s in hits]
+    return [NodeWithScore(node=kept.get(i) or Placeholder(id_=i), score=s) for i, s in hits]
 
 
 def _sides(r: FusionSettings, bm25: Step | Plan, vector: Step | Plan) -> Plan:
@@ -122,23 +129,37 @@ def _embedding(r: FusionSettings, query: QueryBundle) -> Plan:
 
 
 def client_rrf(r: FusionSettings, query: QueryBundle, filters: MetadataFilters | None) -> Plan:
-    """BM25 + a LlamaIndex vector retriever, fused by RRF here."""
+    """BM25 + a LlamaIndex vector retriever, fused here (then the feedback pass, if set)."""
+    if (
+        r.feedback is not None
+        and query.embedding is None
+        and r.embed_model is not None
+        and r.weights[1] > 0
+    ):
+        # Rocchio needs the query vector: embed once and hand it to the vector side too.
+        query = replace(query, embedding=(yield from _embedding(r, query)))
+    side = r.vector_side(filters)
     bm25, vector = yield from _sides(
-        r,
-        Work(partial(_bm25_hits, r, query.query_str, filters)),
-        Retrieve(r.vector_side(filters), query),
+        r, Work(partial(_bm25_hits, r, query.query_str, filters)), Retrieve(side, query)
     )
+    if r.feedback is not None:
+        bm25, vector = yield from node_feedback(r, r.feedback, side, query, filters, bm25, vector)
     with stage(Stage.FUSION):
-        fused = reciprocal_rank_fusion(
-            [bm25, vector], k=r.rrf_k, weights=r.weights, top_k=r.similarity_top_k, sources=SOURCES
+        fused = fuse_result_lists(
+            [bm25, vector],
+            r.fusion_method,
+            k=r.rrf_k,
+            weights=r.weights,
+            top_k=r.similarity_top_k,
+            sources=SOURCES,
         )
-    missing = [f.node.node_id for f in fused if isinstance(f.node, _Placeholder)]
+    missing = [f.node.node_id for f in fused if isinstance(f.node, Placeholder)]
     if not missing or r.bm25 is None:
         return fused
     nodes = yield Work(partial(r.bm25.get_nodes, missing), stage=Stage.FUSION)
     out = []
     for f in fused:
-        if isinstance(f.node, _Placeholder):
+        if isinstance(f.node, Placeholder):
             real = nodes.get(f.node.node_id)
             if real is None:  # deleted from the store since BM25 saw it
                 continue
@@ -162,9 +183,15 @@ def point_rrf(
     if query.embedding is None and r.embed_model is None:
         return (yield from client_rrf(r, query, filters))
 
-    def vector_hits() -> Plan:
-        embedding = yield from _embedding(r, query)
-        using = yield from r.dense_vector_name(store)
+    feedback = r.feedback
+    embedding: list[float] | None = None
+    using: str | None | bool = None
+
+    def vector_hits(vector_query: list[float] | None = None) -> Plan:
+        nonlocal embedding, using
+        if vector_query is None:
+            embedding = vector_query = yield from _embedding(r, query)
+            using = yield from r.dense_vector_name(store)
         if using is False:  # no collection yet
             return []
         response = yield ClientCall(
@@ -173,7 +200,7 @@ def point_rrf(
             "query_points",
             {
                 "collection_name": store.collection_name,
-                "query": embedding,
+                "query": vector_query,
                 "using": using,
                 "limit": r.vector_candidates,
                 "query_filter": query_filter(filters),
@@ -187,9 +214,50 @@ def point_rrf(
     bm25, vector = yield from _sides(
         r, Work(partial(_bm25_point_hits, r, query.query_str, filters)), vector_hits()
     )
+    if feedback is not None:
+
+        def read(ids: list[str]) -> Plan:
+            records = yield ClientCall(
+                store.client,
+                aclient,
+                "retrieve",
+                {
+                    "collection_name": store.collection_name,
+                    "ids": ids,
+                    "with_payload": True,
+                    "with_vectors": [using] if isinstance(using, str) else True,
+                },
+                stage=Stage.FUSION,
+            )
+            mode = r.bm25.metadata_mode if r.bm25 is not None else None
+            nodes = nodes_from_records(records)
+            texts = (
+                {}
+                if mode is None
+                else {i: n.get_content(metadata_mode=mode) for i, n in nodes.items()}
+            )
+            return texts, _point_vectors(records, using if isinstance(using, str) else None)
+
+        first = FirstPass(
+            bm25,
+            vector,
+            read,
+            search_vector=vector_hits,
+            bm25_ids=r.point_id,
+            overlap=r.overlap,
+            bm25_depth=r.bm25_candidates,
+        )
+        bm25, vector = yield from feedback_lists(
+            feedback, r.bm25, query.query_str, embedding, first, fusion_args(r), filters
+        )
     with stage(Stage.FUSION):
         fused = fuse_ranked_ids(
-            [bm25, vector], k=r.rrf_k, weights=r.weights, top_k=r.similarity_top_k, sources=SOURCES
+            [bm25, vector],
+            r.rrf_k,
+            r.weights,
+            r.similarity_top_k,
+            SOURCES,
+            r.fusion_method,
         )
     if not fused:
         return []
@@ -211,6 +279,18 @@ def point_rrf(
         for i, s, p in fused
         if i in nodes
     ]
+
+
+def _point_vectors(records: Sequence[models.Record], using: str | None) -> dict[str, list[float]]:
+    """Dense vectors returned with the records (named or unnamed)."""
+    out: dict[str, list[float]] = {}
+    for record in records:
+        vector: object = record.vector
+        if isinstance(vector, dict):
+            vector = vector.get(using or "")
+        if isinstance(vector, list) and vector and isinstance(vector[0], float | int):
+            out[str(record.id)] = [float(x) for x in vector]
+    return out
 
 
 def _bm25_point_hits(
@@ -316,7 +396,11 @@ def qdrant_request(
         "collection_name": store.collection_name,
         "prefetch": prefetch,
         # Qdrant ranks from 0: k + 1 gives the client mode's 1 / (k + rank from 1).
-        "query": models.RrfQuery(rrf=models.Rrf(k=int(r.rrf_k) + 1, weights=weights)),
+        "query": (
+            models.RrfQuery(rrf=models.Rrf(k=int(r.rrf_k) + 1, weights=weights))
+            if r.fusion_method == "rrf"
+            else models.FusionQuery(fusion=models.Fusion.DBSF)
+        ),
         "limit": r.similarity_top_k,
         "with_payload": True,
     }

@@ -1,16 +1,23 @@
-"""BM25 + vector retrieval run concurrently and fused by reciprocal rank fusion.
+"""BM25 + vector retrieval run concurrently, fused, and refined by a feedback pass.
 
 Two fusion modes:
 
-* ``fusion="client"`` (default): BM25 from our in-process `BM25Index` (rank_bm25's Okapi
-  scores over the live corpus statistics) and the vector retriever run at the same time; the
-  two ranked lists are fused here by `reciprocal_rank_fusion`, which records each node's
-  rank and score per side in ``node.metadata["fusion"]``.
+* ``fusion="client"`` (default): BM25 from our in-process `BM25Index` (over the live corpus
+  statistics) and the vector retriever run at the same time; the two ranked lists are fused
+  here (`fuse_result_lists`: per-query z-scores by default, or RRF), which records each
+  node's rank and score per side in ``node.metadata["fusion"]``. Then, when both sides
+  agree on the best documents, the pseudo-relevance feedback pass (`feedback`: RM3 on BM25,
+  Rocchio on the query vector) searches both sides again and fuses the new lists.
 * ``fusion="qdrant"``: both sides run inside Qdrant (scale-out): BM25 is a sparse vector
   (`BM25SparseEncoder`) in the same collection, and dense and sparse prefetches are fused
-  by Qdrant's Query API RRF (how its rankings differ: `ragdrop.retrievers.fusion_plans`).
-  Use `bm25_sparse_functions` as the store's ``sparse_doc_fn``/``sparse_query_fn`` so both
+  by Qdrant's Query API (DBSF, or RRF; how its rankings differ:
+  `ragdrop.retrievers.fusion_plans`), in one call without the feedback pass. Use
+  `bm25_sparse_functions` as the store's ``sparse_doc_fn``/``sparse_query_fn`` so both
   modes share one tokenizer.
+
+The defaults were chosen by leave-one-dataset-out over six collections against LlamaIndex's
+`QueryFusionRetriever` (``benchmarks/select_default.py``; the table is in
+``docs/QUALITY.md``), never per collection.
 
 How each mode runs lives in `fusion_plans` (one plan per mode, chosen here once at
 construction) and `plans` (the sync and async drivers).
@@ -41,7 +48,8 @@ from ragdrop.retrievers import fusion_plans as fp
 from ragdrop.retrievers.bm25.retriever import BM25Retriever
 from ragdrop.retrievers.bm25.tokenizer import BM25Tokenizer
 from ragdrop.retrievers.dense import ArrayVectorRetriever
-from ragdrop.retrievers.fusion import FUSION_MODES
+from ragdrop.retrievers.feedback import PseudoRelevanceFeedback
+from ragdrop.retrievers.fusion import FUSION_METHODS, FUSION_MODES
 from ragdrop.retrievers.plans import ClientCall, Plan, run_async, run_sync
 from ragdrop.retrievers.store_reader import iter_store_nodes
 from ragdrop.retrievers.store_sync import store_bm25
@@ -49,13 +57,14 @@ from ragdrop.vector_stores.calls import client_scope
 from ragdrop.vector_stores.points import SparseEncoder, point_id_for
 from ragdrop.vector_stores.qdrant import CachedQdrantVectorStore
 
-# Tuned once for scifact, cranfield and cisi together (benchmarks/retrieval_quality.py
-# --grid), never per dataset: k=10 beat the paper's 60 on all three (with two lists of
-# similar quality the top ranks carry the signal), equal weights generalise, and 100
-# candidates per side let a document that only one side ranks well still win.
+# Equal weights and 100 candidates per side (a document that only one side ranks well can
+# still win); RRF k=10 serves fusion_method="rrf". The fusion method and the feedback pass
+# are what leave-one-dataset-out selected (benchmarks/select_default.py, docs/QUALITY.md).
 DEFAULT_WEIGHTS = (1.0, 1.0)
 DEFAULT_CANDIDATES = 100
 DEFAULT_RRF_K = 10
+DEFAULT_FUSION_METHOD = "zscore"
+DEFAULT_FEEDBACK: PseudoRelevanceFeedback | None = PseudoRelevanceFeedback()
 
 
 @runtime_checkable
@@ -66,7 +75,7 @@ class FilterableRetriever(Protocol):
 
 
 class HybridRetriever(BaseRetriever):
-    """BM25 and a vector retriever queried concurrently, fused by reciprocal rank fusion.
+    """BM25 and a vector retriever queried concurrently, fused, refined by feedback.
 
     Args:
         bm25: the keyword side (`BM25Retriever`); None in ``fusion="qdrant"`` mode.
@@ -75,8 +84,16 @@ class HybridRetriever(BaseRetriever):
         similarity_top_k: fused results returned.
         bm25_candidates: BM25 candidates read into the fusion.
         vector_candidates: vector candidates read into the fusion.
-        rrf_k: reciprocal rank fusion constant.
-        weights: RRF weights of (bm25, vector); 0 switches a side off.
+        rrf_k: reciprocal rank fusion constant (``fusion_method="rrf"``).
+        weights: weights of (bm25, vector) in the fusion; 0 switches a side off.
+        fusion_method: how the two lists are combined, one of `FUSION_METHODS`
+            (``"zscore"``: per-query standardised scores, summed; see
+            `ragdrop.retrievers.fusion`). In ``fusion="qdrant"`` mode ``"zscore"`` and
+            ``"dbsf"`` run Qdrant's DBSF and ``"rrf"`` its RRF.
+        feedback: the pseudo-relevance feedback pass (`PseudoRelevanceFeedback`: RM3 on
+            BM25 and Rocchio on the query vector from the first pass's best documents);
+            None switches it off. Client-side fusion only: ``fusion="qdrant"`` answers in
+            one Query API call and leaves the default feedback out.
         filters: metadata filters applied to both sides (see also `with_filters`).
         fusion: ``"client"`` or ``"qdrant"`` (see the module docstring for the differences).
         vector_store: the Qdrant store queried in ``"qdrant"`` mode.
@@ -109,6 +126,8 @@ class HybridRetriever(BaseRetriever):
         vector_candidates: int = DEFAULT_CANDIDATES,
         rrf_k: float = DEFAULT_RRF_K,
         weights: Sequence[float] = DEFAULT_WEIGHTS,
+        fusion_method: str = DEFAULT_FUSION_METHOD,
+        feedback: PseudoRelevanceFeedback | None = DEFAULT_FEEDBACK,
         filters: MetadataFilters | None = None,
         fusion: str = "client",
         vector_store: BasePydanticVectorStore | None = None,
@@ -118,6 +137,14 @@ class HybridRetriever(BaseRetriever):
         verbose: bool = False,
     ) -> None:
         check.choice("fusion", fusion, FUSION_MODES)
+        self.fusion_method = check.choice("fusion_method", fusion_method, FUSION_METHODS)
+        check.instance("feedback", feedback, PseudoRelevanceFeedback, allow_none=True)
+        if fusion == "qdrant" and feedback is not DEFAULT_FEEDBACK and feedback is not None:
+            raise ValueError(
+                "feedback= runs on client-side fusion only (fusion='qdrant' is one Query API "
+                "call); use fusion='client' or feedback=None"
+            )
+        self.feedback = None if fusion == "qdrant" else feedback
         self.similarity_top_k = check.positive_int("similarity_top_k", similarity_top_k)
         self.bm25_candidates = check.positive_int("bm25_candidates", bm25_candidates)
         self.vector_candidates = check.positive_int("vector_candidates", vector_candidates)
@@ -153,11 +180,28 @@ class HybridRetriever(BaseRetriever):
         if self.fusion == "qdrant":
             if store is None or self.embed_model is None:
                 raise ValueError("fusion='qdrant' needs vector_store= and embed_model=")
+            if self.fusion_method == "minmax":
+                raise ValueError(
+                    "fusion_method='minmax' has no Qdrant Query API equivalent; use "
+                    "'zscore' (Qdrant's DBSF), 'rrf', or fusion='client'"
+                )
+            if self.fusion_method != "rrf" and self.weights != (1.0, 1.0):
+                raise ValueError(
+                    f"weights={self.weights!r}: Qdrant's DBSF fuses unweighted; use "
+                    "weights=(1, 1), fusion_method='rrf', or fusion='client'"
+                )
             if isinstance(store, CachedQdrantVectorStore):
                 if self.weights != (1.0, 1.0):
                     raise ValueError(
                         f"weights={self.weights!r}: ragdrop's store fuses unweighted in "
                         "fusion='qdrant'; use weights=(1, 1) or fusion='client'"
+                    )
+                wanted = "rrf" if self.fusion_method == "rrf" else "dbsf"
+                if store.hybrid_fusion != wanted:
+                    raise ValueError(
+                        f"fusion_method={self.fusion_method!r} needs a store built with "
+                        f"hybrid_fusion={wanted!r} (it has {store.hybrid_fusion!r}): the store "
+                        "fuses its HYBRID queries itself"
                     )
                 return fp.store_rrf, (store,)
             if not isinstance(store, QdrantVectorStore):
@@ -222,7 +266,7 @@ class HybridRetriever(BaseRetriever):
                 embed_model=embed_model,
                 similarity_top_k=kwargs.get("vector_candidates", DEFAULT_CANDIDATES),
             )
-            return cls(bm25=bm25, vector_retriever=dense, **kwargs)
+            return cls(bm25=bm25, vector_retriever=dense, embed_model=embed_model, **kwargs)
         index = VectorStoreIndex(
             list(nodes),
             storage_context=StorageContext.from_defaults(vector_store=vector_store),

@@ -174,8 +174,5 @@ def _evaluate(
     out_dir = args.output_dir or data_dir / "eval" / dataset.name
     paths = write_outputs(report, out_dir, command)
     print(markdown_report(report, command))
-    print(
-        f"Wrote {paths['markdown']}, {paths['json']} and {paths['chart']}.",
-        file=sys.stderr,
-    )
+    print("Wrote " + ", ".join(str(path) for path in paths.values()) + ".", file=sys.stderr)
     return 0

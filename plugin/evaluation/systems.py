@@ -8,6 +8,7 @@ the same nodes, the same document embeddings and the same query embeddings (pass
 
 from __future__ import annotations
 
+import json
 import threading
 import warnings
 from collections.abc import Callable
@@ -28,6 +29,7 @@ from qdrant_client import QdrantClient
 from ragdrop.embeddings import ModelNotAvailableError
 from ragdrop.postprocessors import CrossEncoderReranker, find_cross_encoder
 from ragdrop.retrievers import BM25Retriever, HybridRetriever, bm25_sparse_functions
+from ragdrop.retrievers.bm25.index import RANK_BM25, BM25Index
 from ragdrop.retrievers.hybrid import DEFAULT_RRF_K
 from ragdrop.vector_stores import CachedQdrantVectorStore
 
@@ -159,11 +161,13 @@ def build_llamaindex_fusion(context: EvalContext) -> Searcher:
 # --- ragdrop ---------------------------------------------------------------------------------
 
 
-def ragdrop_bm25(context: EvalContext) -> BM25Retriever:
-    """Our `BM25Retriever` (rank_bm25 scores through an inverted index), default tokenizer."""
+def ragdrop_bm25(context: EvalContext, **index: Any) -> BM25Retriever:
+    """Our `BM25Retriever` (an inverted index): its defaults, or `BM25Index` ``index`` settings."""
     return context.shared(
-        "ragdrop_bm25",
-        lambda: BM25Retriever(nodes=list(context.nodes), similarity_top_k=context.top_k),
+        "ragdrop_bm25" + json.dumps(index, sort_keys=True),
+        lambda: BM25Retriever(
+            nodes=list(context.nodes), index=BM25Index(**index), similarity_top_k=context.top_k
+        ),
     )
 
 
@@ -179,8 +183,8 @@ def ragdrop_store(context: EvalContext) -> CachedQdrantVectorStore:
             "eval_ragdrop",
             client=context.qdrant_client(),
             enable_hybrid=True,
-            # The store runs Qdrant's RRF itself: give it the retriever's default k, so both
-            # fusion modes differ only where the module docstring of hybrid.py says they do.
+            # The store fuses inside Qdrant with DBSF (its default), the server-side
+            # counterpart of the retriever's z-score fusion; rrf_k serves hybrid_fusion="rrf".
             rrf_k=int(DEFAULT_RRF_K),
             **bm25_sparse_functions(tokenizer, avg_doc_len=avg_doc_len),
         )
@@ -190,13 +194,27 @@ def ragdrop_store(context: EvalContext) -> CachedQdrantVectorStore:
     return context.shared("ragdrop_store", make)
 
 
-def ragdrop_hybrid(context: EvalContext, fusion: str = "client") -> HybridRetriever:
-    """Our `HybridRetriever` over our BM25 and our Qdrant store."""
+# The default before issue 15 (RRF k=10, no feedback pass, rank_bm25's Okapi BM25), kept as
+# a row so every run measures the current default's quality and latency against it on the
+# same store.
+PREVIOUS_DEFAULT: dict[str, Any] = {"fusion_method": "rrf", "rrf_k": 10, "feedback": None}
+PREVIOUS_BM25: dict[str, Any] = dict(RANK_BM25)
+
+
+def ragdrop_hybrid(
+    context: EvalContext,
+    fusion: str = "client",
+    bm25: dict[str, Any] | None = None,
+    **settings: Any,
+) -> HybridRetriever:
+    """Our `HybridRetriever` (its defaults, or ``settings``) over our BM25 (its defaults, or
+    the `BM25Index` settings ``bm25``) and our Qdrant store."""
     store = ragdrop_store(context)
     common: dict[str, Any] = {
         "similarity_top_k": context.top_k,
         "bm25_candidates": context.candidates,
         "vector_candidates": context.candidates,
+        **settings,
     }
     if fusion == "qdrant":
         return HybridRetriever(
@@ -207,7 +225,10 @@ def ragdrop_hybrid(context: EvalContext, fusion: str = "client") -> HybridRetrie
         lambda: VectorStoreIndex.from_vector_store(store, embed_model=context.embed_model),
     )
     return HybridRetriever(
-        bm25=ragdrop_bm25(context), vector_index=index, embed_model=context.embed_model, **common
+        bm25=ragdrop_bm25(context, **(bm25 or {})),
+        vector_index=index,
+        embed_model=context.embed_model,
+        **common,
     )
 
 
@@ -217,6 +238,12 @@ def build_ragdrop_bm25(context: EvalContext) -> Searcher:
 
 def build_hybrid(context: EvalContext) -> Searcher:
     return retriever_searcher(ragdrop_hybrid(context, "client"))
+
+
+def build_hybrid_previous(context: EvalContext) -> Searcher:
+    return retriever_searcher(
+        ragdrop_hybrid(context, "client", bm25=PREVIOUS_BM25, **PREVIOUS_DEFAULT)
+    )
 
 
 def build_hybrid_qdrant(context: EvalContext) -> Searcher:
@@ -276,8 +303,11 @@ BASELINE_SYSTEMS: tuple[EvalSystem, ...] = (
 
 RAGDROP_SYSTEMS: tuple[EvalSystem, ...] = (
     EvalSystem("bm25", "ragdrop BM25Retriever", build_ragdrop_bm25),
-    EvalSystem("hybrid", "ragdrop Hybrid (client RRF)", build_hybrid),
-    EvalSystem("hybrid_qdrant", "ragdrop Hybrid (Qdrant RRF)", build_hybrid_qdrant),
+    EvalSystem("hybrid", "ragdrop Hybrid (default: z-score fusion + feedback)", build_hybrid),
+    EvalSystem(
+        "hybrid_previous", "ragdrop Hybrid (previous default: RRF k=10)", build_hybrid_previous
+    ),
+    EvalSystem("hybrid_qdrant", "ragdrop Hybrid (Qdrant DBSF, one call)", build_hybrid_qdrant),
     EvalSystem("hybrid_in_process", "ragdrop Hybrid (in-process vectors)", build_hybrid_in_process),
     EvalSystem("hybrid_rerank", "ragdrop Hybrid + cross-encoder", build_hybrid_rerank),
 )

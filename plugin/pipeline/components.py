@@ -31,7 +31,7 @@ from ragdrop.postprocessors import (
     find_cross_encoder,
 )
 from ragdrop.retrievers import HybridRetriever, bm25_sparse_functions, store_bm25
-from ragdrop.retrievers.hybrid import DEFAULT_RRF_K
+from ragdrop.retrievers.hybrid import DEFAULT_FEEDBACK, DEFAULT_RRF_K
 from ragdrop.vector_stores import CachedQdrantVectorStore, embedded_client
 
 
@@ -141,9 +141,10 @@ def build_vector_store(
     (dense + sparse) layout when Qdrant itself fuses hybrid results."""
     hybrid: dict[str, Any] = {}
     if config.retriever == "hybrid" and config.fusion == "qdrant":
-        # Sparse term weights from our BM25 tokenizer (Qdrant applies the IDF), fused with
-        # the same RRF constant as the client-side mode.
-        # Qdrant ranks from 0, the client mode from 1: k + 1 gives the same 1 / (k + rank).
+        # Sparse term weights from our BM25 tokenizer (Qdrant applies the IDF), fused by
+        # Qdrant's DBSF: the server-side counterpart of the client mode's z-score fusion
+        # (HybridRetriever's default). rrf_k serves hybrid_fusion="rrf": Qdrant ranks from
+        # 0, the client mode from 1, so k + 1 gives the same 1 / (k + rank).
         hybrid = {"enable_hybrid": True, "rrf_k": DEFAULT_RRF_K + 1, **bm25_sparse_functions()}
     return CachedQdrantVectorStore(
         config.collection,
@@ -167,7 +168,8 @@ def build_retriever(
     passages than ``config.fused_candidates``.
     ``hybrid`` (default): BM25 over the collection's payloads (persisted under
     ``data_dir/bm25/<collection>``, following the store's writes) fused with the vector
-    search by RRF, here or inside Qdrant (``fusion="qdrant"``); ``bm25``/``vector``: one side.
+    search (HybridRetriever's default fusion and feedback pass), here or inside Qdrant
+    (``fusion="qdrant"``: DBSF, one call); ``bm25``/``vector``: one side.
 
     Args:
         depth: passages returned (default ``config.fused_candidates``); each hybrid side
@@ -200,6 +202,7 @@ def build_retriever(
         bm25_candidates=per_side,
         vector_candidates=per_side,
         filters=filters,
+        feedback=DEFAULT_FEEDBACK if config.feedback else None,
     )
 
 

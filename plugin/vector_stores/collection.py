@@ -28,6 +28,9 @@ class StoreFields(Protocol):
     text_key: str
 
     @property
+    def hybrid_fusion(self) -> str: ...
+
+    @property
     def query_cache(self) -> QueryResultCache | None: ...
 
 

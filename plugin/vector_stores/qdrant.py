@@ -26,7 +26,7 @@ from __future__ import annotations
 import threading
 from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
-from typing import cast
+from typing import Literal, cast
 
 from llama_index.core.bridge.pydantic import Field, PrivateAttr
 from llama_index.core.schema import BaseNode
@@ -100,6 +100,11 @@ class CachedQdrantVectorStore(BasePydanticVectorStore):
         default=60,
         ge=1,
         description="RRF constant: score = sum of 1 / (rrf_k + rank), rank from 0 (Qdrant's).",
+    )
+    hybrid_fusion: Literal["rrf", "dbsf"] = Field(
+        default="dbsf",
+        description="How HYBRID queries fuse dense and sparse inside Qdrant: 'dbsf' "
+        "(distribution-based score fusion, the default) or 'rrf' (with rrf_k).",
     )
     cache_dir: Path | None = Field(default=None, description="Query cache directory.")
     cache_ttl: Float = Field(default=300.0, gt=0, description="Query cache TTL in seconds.")

@@ -62,6 +62,7 @@ def query_op(
     if state.local:
         params = None  # local mode searches exactly and warns on every query with params
     rrf_k = state.fields.rrf_k
+    fusion = state.fields.hybrid_fusion
     cache = state.fields.query_cache
     key = epoch = None
     if cache is not None:
@@ -74,6 +75,7 @@ def query_op(
                 flt=flt,
                 params=params,
                 rrf_k=rrf_k,
+                fusion=fusion,
             )
             key = cache.key(epoch, **fields)
             hit = cache.get(key)
@@ -92,6 +94,7 @@ def query_op(
                     params=params,
                     sparse=sparse,
                     rrf_k=rrf_k,
+                    fusion=fusion,
                 ),
             )
         )

@@ -56,8 +56,9 @@ def query_points_request(
     params: qm.SearchParams | None,
     sparse: qm.SparseVector | None,
     rrf_k: int,
+    fusion: str = "rrf",
 ) -> dict[str, object]:
-    """``query_points`` arguments: dense, sparse, or both fused by Qdrant's RRF."""
+    """``query_points`` arguments: dense, sparse, or both fused by Qdrant (RRF or DBSF)."""
     base = {"collection_name": collection, "with_payload": True, "with_vectors": False}
     mode = query.mode
     if mode != VectorStoreQueryMode.DEFAULT and (layout.sparse_name is None or sparse is None):
@@ -84,7 +85,11 @@ def query_points_request(
         ]
         return base | {
             "prefetch": prefetch,
-            "query": qm.RrfQuery(rrf=qm.Rrf(k=rrf_k)),
+            "query": (
+                qm.FusionQuery(fusion=qm.Fusion.DBSF)
+                if fusion == "dbsf"
+                else qm.RrfQuery(rrf=qm.Rrf(k=rrf_k))
+            ),
             "limit": query.hybrid_top_k or query.similarity_top_k,
         }
     return base | {
@@ -104,6 +109,7 @@ def query_cache_fields(
     flt: qm.Filter | None,
     params: qm.SearchParams | None,
     rrf_k: int,
+    fusion: str = "rrf",
 ) -> dict[str, object]:
     """Everything that changes a query's answer, for the result cache key."""
     vector = query.query_embedding
@@ -117,7 +123,8 @@ def query_cache_fields(
         "top_k": [query.similarity_top_k, query.sparse_top_k, query.hybrid_top_k],
         "filter": None if flt is None else flt.model_dump(mode="json", exclude_none=True),
         "params": None if params is None else params.model_dump(mode="json", exclude_none=True),
-        "rrf_k": rrf_k if hybrid else None,
+        "rrf_k": rrf_k if hybrid and fusion == "rrf" else None,
+        "fusion": fusion if hybrid else None,
     }
 
 

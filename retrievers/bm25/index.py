@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import itertools
 import threading
-from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ragdrop.core import validation as check
 from ragdrop.core.files import building_dir
 from ragdrop.retrievers.bm25.scoring import (
     IDF_VARIANTS,
@@ -28,6 +28,9 @@ from ragdrop.retrievers.bm25.storage import (
     write_index,
 )
 from ragdrop.retrievers.bm25.tokenizer import BM25Tokenizer
+
+# A query as terms (each occurrence counts once) or as ``term -> weight``.
+QueryTerms = Sequence[str] | Mapping[str, float]
 
 # A new segment is merged into the previous one while that one is at most this many times
 # bigger: segment sizes stay geometric, so a query touches O(log N) segments and an add of
@@ -82,13 +85,19 @@ def _drop_slots(segment: _Segment, dead: np.ndarray) -> tuple[_Segment, np.ndarr
     return _build_segment(terms[keep], segment.docs[keep], segment.tfs[keep]), terms[hit]
 
 
+# rank_bm25.BM25Okapi's parameters: BM25Index(**RANK_BM25) reproduces its scores exactly.
+RANK_BM25: dict[str, Any] = {"k1": 1.5, "b": 0.75, "epsilon": 0.25, "idf": "okapi"}
+
+
 class BM25Index:
     """BM25 over an inverted index: a query costs its postings, not the corpus size.
 
-    With the defaults (``idf="okapi"``, k1=1.5, b=0.75, epsilon=0.25) scores equal
-    ``rank_bm25.BM25Okapi`` on the same tokens, including its floor for negative idf
-    (``epsilon`` × the mean idf of the whole vocabulary) and repeated query terms counted
-    each time, before and after any sequence of `add`/`delete`/`update`.
+    The defaults (Lucene's always-positive idf, k1=1.2, b=0.75) are what leave-one-dataset-
+    out selected for the hybrid (``docs/QUALITY.md``). With ``RANK_BM25`` (``idf="okapi"``,
+    k1=1.5, b=0.75, epsilon=0.25) scores equal ``rank_bm25.BM25Okapi`` on the same tokens,
+    including its floor for negative idf (``epsilon`` × the mean idf of the whole
+    vocabulary) and repeated query terms counted each time, before and after any sequence
+    of `add`/`delete`/`update`.
 
     Args:
         tokenizer: text → terms, used for documents and queries alike; saved with the index.
@@ -107,10 +116,10 @@ class BM25Index:
     def __init__(
         self,
         tokenizer: BM25Tokenizer | None = None,
-        k1: float = 1.5,
+        k1: float = 1.2,
         b: float = 0.75,
         epsilon: float = 0.25,
-        idf: str = "okapi",
+        idf: str = "lucene",
     ) -> None:
         if tokenizer is not None and not isinstance(tokenizer, BM25Tokenizer):
             raise TypeError(f"tokenizer must be a BM25Tokenizer, got {type(tokenizer).__name__}")
@@ -292,9 +301,17 @@ class BM25Index:
             return lucene_idf(n, df)
         return floored_okapi_idf(n, df, self._corpus_stats()[2])
 
-    def _score_postings(self, query_tokens: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-        """Slots hit by the query and their summed scores (slots unique, any order)."""
-        counts = Counter(self._vocab[t] for t in query_tokens if t in self._vocab)
+    def _score_postings(self, query: QueryTerms) -> tuple[np.ndarray, np.ndarray]:
+        """Slots hit by the query and their summed scores (slots unique, any order).
+
+        A term list counts each occurrence once (rank_bm25); a mapping weights each term.
+        """
+        vocab = self._vocab
+        counts: dict[int, float] = {}
+        pairs = query.items() if isinstance(query, Mapping) else ((t, 1.0) for t in query)
+        for term, weight in pairs:
+            if term in vocab:
+                counts[vocab[term]] = counts.get(vocab[term], 0.0) + float(weight)
         avgdl, norm, _ = self._corpus_stats()
         if not counts or avgdl <= 0:
             return np.zeros(0, dtype=np.int64), np.zeros(0)
@@ -304,31 +321,43 @@ class BM25Index:
         qterms, qweights = qterms[order], qweights[order]
         doc_parts: list[np.ndarray] = []
         score_parts: list[np.ndarray] = []
+        n_hit_terms = 0
         for seg in self._segments:
             pos = np.searchsorted(seg.terms, qterms)
             pos_ok = np.minimum(pos, max(seg.terms.size - 1, 0))
             found = (pos < seg.terms.size) & (seg.terms[pos_ok] == qterms) if seg.terms.size else []
-            for p, w in zip(pos[found], qweights[found], strict=True):
-                lo, hi = seg.offsets[p], seg.offsets[p + 1]
-                docs = seg.docs[lo:hi]
-                doc_parts.append(docs)
-                score_parts.append(w * saturation(seg.tfs[lo:hi], norm[docs], self.k1))
+            hit = pos[found]
+            if not hit.size:
+                continue
+            n_hit_terms += int(hit.size)
+            # Every posting of every query term in this segment, gathered in one pass.
+            starts = seg.offsets[hit].astype(np.int64)
+            lengths = seg.offsets[hit + 1].astype(np.int64) - starts
+            idx = np.arange(int(lengths.sum())) + np.repeat(
+                starts - np.cumsum(lengths) + lengths, lengths
+            )
+            docs = seg.docs[idx]
+            weights = np.repeat(qweights[found], lengths)
+            doc_parts.append(docs)
+            score_parts.append(weights * saturation(seg.tfs[idx], norm[docs], self.k1))
         if not doc_parts:
             return np.zeros(0, dtype=np.int64), np.zeros(0)
         docs = np.concatenate(doc_parts)
         scores = np.concatenate(score_parts)
-        if len(doc_parts) == 1:
+        if n_hit_terms == 1:  # one posting list: each document once
             return docs, scores
         if docs.size * 8 < len(self._keys):
             slots, inverse = np.unique(docs, return_inverse=True)
             return slots, np.bincount(inverse, weights=scores, minlength=slots.size)
         dense = np.bincount(docs, weights=scores, minlength=len(self._keys))
-        slots = np.flatnonzero(dense)
+        present = np.zeros(len(self._keys), dtype=bool)
+        present[docs] = True  # a hit holds a query term, whatever its score (even 0)
+        slots = np.flatnonzero(present)
         return slots, dense[slots]
 
-    def get_scores(self, query: str | Sequence[str]) -> np.ndarray:
+    def get_scores(self, query: str | QueryTerms) -> np.ndarray:
         """Scores of every indexed document (order of `ids`) — the rank_bm25 ``get_scores``."""
-        tokens = self.tokenizer(query) if isinstance(query, str) else list(query)
+        tokens = self._query_terms(query)
         with self._lock:
             slots, scores = self._score_postings(tokens)
             dense = np.zeros(len(self._keys))
@@ -336,27 +365,39 @@ class BM25Index:
             alive = np.fromiter((k is not None for k in self._keys), dtype=bool)
             return dense[alive]
 
+    def _query_terms(self, query: str | QueryTerms) -> QueryTerms:
+        if isinstance(query, str):
+            return self.tokenizer(query)
+        if isinstance(query, Mapping):
+            for term, weight in query.items():
+                if not isinstance(term, str):
+                    raise TypeError(f"query terms must be str, got {type(term).__name__}")
+                check.finite_number("query weights", weight, minimum=0)
+            return query
+        return list(query)
+
     def search(
         self,
-        query: str | Sequence[str],
+        query: str | QueryTerms,
         top_k: int = 10,
         accept: Callable[[str], bool] | None = None,
     ) -> list[tuple[str, float]]:
         """Best ``top_k`` ``(id, score)`` pairs with score > 0, best first.
 
         Args:
-            query: text (tokenized with the index's tokenizer) or a list of terms.
+            query: text (tokenized with the index's tokenizer), a list of terms, or a
+                mapping ``term -> weight >= 0`` (an expanded query; weight 1 = one occurrence).
             top_k: how many results at most.
             accept: optional predicate on document ids (metadata filters); only accepted
                 documents are returned and ``top_k`` counts accepted ones.
         """
         if not isinstance(top_k, int) or top_k < 1:
             raise ValueError(f"top_k must be a positive int, got {top_k!r}")
-        tokens = self.tokenizer(query) if isinstance(query, str) else list(query)
+        tokens = self._query_terms(query)
         with self._lock:
+            # Every document holding a query term is a hit, even at score <= 0: in a corpus
+            # of 1-3 documents Okapi idf is 0 or negative for the terms they share (#15).
             slots, scores = self._score_postings(tokens)
-            positive = scores > 0
-            slots, scores = slots[positive], scores[positive]
             keys = self._keys
             results: list[tuple[str, float]] = []
             # Ties are broken by insertion order, so results are deterministic.

@@ -19,7 +19,7 @@ from llama_index.core.vector_stores.types import MetadataFilters
 from ragdrop.core import validation as check
 from ragdrop.core.files import building_dir, create_file, read_bytes
 from ragdrop.observability.stages import Stage, stage
-from ragdrop.retrievers.bm25.index import BM25Index
+from ragdrop.retrievers.bm25.index import BM25Index, QueryTerms
 from ragdrop.retrievers.bm25.storage import BM25StateError, check_file, file_record
 from ragdrop.retrievers.bm25.tokenizer import BM25Tokenizer
 from ragdrop.retrievers.filters import build_filter_fn
@@ -176,9 +176,15 @@ class BM25Retriever(BaseRetriever):
 
     # ---- reads ---------------------------------------------------------------------------
     def search(
-        self, query: str, top_k: int | None = None, filters: MetadataFilters | None = None
+        self,
+        query: str | QueryTerms,
+        top_k: int | None = None,
+        filters: MetadataFilters | None = None,
     ) -> list[tuple[str, float]]:
-        """``(node_id, score)`` of the best matches, filtered (no nodes are materialised)."""
+        """``(node_id, score)`` of the best matches, filtered (no nodes are materialised).
+
+        ``query`` is text, a list of terms or ``term -> weight`` (see `BM25Index.search`).
+        """
         if top_k is None:
             top_k = self.similarity_top_k
         else:

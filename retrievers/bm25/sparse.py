@@ -64,7 +64,7 @@ class BM25SparseEncoder:
     """
 
     tokenizer: BM25Tokenizer
-    k1: float = 1.5
+    k1: float = 1.2  # BM25Index's default, so both fusion modes weigh terms alike
     b: float = 0.75
     avg_doc_len: float = 100.0
 

@@ -13,6 +13,7 @@ from ragdrop.core.protocols import WriteEvent
 from ragdrop.observability.sources import IndexStats
 from ragdrop.pipeline import PipelineConfig, RagPipeline
 from ragdrop.retrievers import HybridRetriever
+from ragdrop.retrievers.feedback import PseudoRelevanceFeedback
 
 pytestmark = pytest.mark.integration
 
@@ -175,6 +176,18 @@ def test_default_depths_keep_the_ranking_of_the_old_candidates_setting(pipeline)
     assert isinstance(retriever, HybridRetriever)
     assert (retriever.bm25_candidates, retriever.vector_candidates) == (100, 100)
     assert retriever.similarity_top_k == 30
+    # The hybrid's own default (issue 15): z-score fusion with the feedback pass.
+    assert retriever.fusion_method == "zscore"
+    assert retriever.feedback == PseudoRelevanceFeedback()
+
+
+def test_feedback_can_be_switched_off(tmp_path: Path, embed_model, fixture_documents):
+    config = PipelineConfig(data_dir=tmp_path / "nofb", collection="t", feedback=False)
+    with RagPipeline(config) as pipe:
+        pipe.ingest(fixture_documents)
+        retriever = pipe.components.retriever
+        assert isinstance(retriever, HybridRetriever) and retriever.feedback is None
+        assert pipe.query("What is BM25?").sources
 
 
 @pytest.fixture()

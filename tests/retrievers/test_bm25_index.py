@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from rank_bm25 import BM25Okapi
 
-from ragdrop.retrievers.bm25.index import BM25Index
+from ragdrop.retrievers.bm25.index import RANK_BM25, BM25Index
 from ragdrop.retrievers.bm25.tokenizer import BM25Tokenizer
 
 pytestmark = pytest.mark.unit
@@ -21,7 +21,7 @@ query_st = st.lists(st.sampled_from([*WORDS, "unknown"]), min_size=0, max_size=6
 
 
 def build(docs: list[list[str]], **kw: float) -> BM25Index:
-    index = BM25Index(**kw)  # type: ignore[arg-type]
+    index = BM25Index(**{**RANK_BM25, **kw})  # type: ignore[arg-type]
     index.add_tokens([str(i) for i in range(len(docs))], docs)
     return index
 
@@ -93,7 +93,7 @@ def operations(draw: st.DrawFn) -> list[tuple[str, list[str], list[list[str]]]]:
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(operations(), st.lists(query_st, min_size=1, max_size=3))
 def test_incremental_updates_equal_a_rebuild(ops: list, queries: list[list[str]]) -> None:
-    index = BM25Index()
+    index = BM25Index(**RANK_BM25)
     state: dict[str, list[str]] = {}
     for kind, ids, docs in ops:
         if kind == "add":
@@ -107,7 +107,7 @@ def test_incremental_updates_equal_a_rebuild(ops: list, queries: list[list[str]]
             index.delete(ids)
             index.add_tokens(ids, docs)
             state.update(zip(ids, docs, strict=True))
-    rebuilt = BM25Index()
+    rebuilt = BM25Index(**RANK_BM25)
     rebuilt.add_tokens(list(state), list(state.values()))
     assert sorted(index.ids) == sorted(rebuilt.ids)
     for query in queries:
@@ -140,11 +140,38 @@ def test_empty_corpus_and_empty_query_return_nothing() -> None:
     assert index.search("unseen words") == []
 
 
-def test_scores_not_positive_are_not_returned() -> None:
-    # "common" is in 3 of 4 docs: negative raw idf; with epsilon=0 its floor is 0.
+def test_documents_holding_a_term_are_hits_even_at_score_zero() -> None:
+    # "common" is in 3 of 4 docs: negative raw idf; with epsilon=0 its floor is 0. The
+    # documents still hold the term, so they are returned (after any positive score).
     index = build([["common"], ["common"], ["common"], ["rare"]], epsilon=0.0)
-    assert index.search(["common"], top_k=10) == []
-    assert [k for k, _ in index.search(["common", "rare"], top_k=10)] == ["3"]
+    assert [k for k, _ in index.search(["common"], top_k=10)] == ["0", "1", "2"]
+    assert [k for k, _ in index.search(["common", "rare"], top_k=10)][0] == "3"
+    assert index.search(["absent"], top_k=10) == []
+
+
+@pytest.mark.parametrize("idf", ["okapi", "lucene"])
+@pytest.mark.parametrize("n_docs", [1, 2, 3])
+def test_tiny_corpora_return_the_documents_holding_the_query_terms(idf: str, n_docs: int) -> None:
+    texts = ["cats purr softly", "dogs bark loudly", "cats and dogs play"][:n_docs]
+    index = BM25Index(idf=idf)
+    index.add([str(i) for i in range(n_docs)], texts)
+    hits = [k for k, _ in index.search("cats", top_k=5)]
+    assert hits == [str(i) for i, t in enumerate(texts) if "cats" in t]
+    assert index.search("giraffes", top_k=5) == []
+
+
+def test_weighted_query_terms_scale_each_term() -> None:
+    index = build([["red", "apple"], ["green", "apple"], ["red", "car"], ["blue", "sky"]])
+    as_list = index.search(["red", "apple"], top_k=4)
+    as_weights = index.search({"red": 1.0, "apple": 1.0}, top_k=4)
+    assert as_list == as_weights
+    doubled = dict(index.search({"red": 2.0}, top_k=4))
+    single = dict(index.search(["red"], top_k=4))
+    assert doubled == pytest.approx({k: 2 * v for k, v in single.items()})
+    # "green" outweighs "red" once its weight is high enough.
+    assert index.search({"red": 0.1, "green": 5.0}, top_k=1)[0][0] == "1"
+    with pytest.raises(ValueError, match="query weights"):
+        index.search({"red": float("nan")}, top_k=1)
 
 
 def test_ties_break_by_insertion_order() -> None:

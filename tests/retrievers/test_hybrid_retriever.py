@@ -303,7 +303,7 @@ def test_qdrant_fusion_weights_follow_the_prefetches_sent(
 ) -> None:
     store = llamaindex_hybrid_store(qdrant_memory, fixture_documents, embed_model)
     retriever = HybridRetriever.from_vector_store(
-        store, embed_model=embed_model, fusion="qdrant", weights=(2.0, 1.0)
+        store, embed_model=embed_model, fusion="qdrant", weights=(2.0, 1.0), fusion_method="rrf"
     )
     # Only stopwords: no BM25 terms, so only the dense prefetch is sent, with one weight.
     request = qdrant_request(

@@ -65,6 +65,13 @@ def _ranked(results: list[Any]) -> list[tuple[str, float]]:
     return [(r.node.metadata["topic"], round(float(r.score), 6)) for r in results]
 
 
+def _same_ranking(got: list[tuple[str, float]], want: list[tuple[str, float]]) -> None:
+    # DBSF (the default server-side fusion) divides by a standard deviation: the engines
+    # agree to float32 rounding, not to the last digit.
+    assert [t for t, _ in got] == [t for t, _ in want]
+    assert [s for _, s in got] == pytest.approx([s for _, s in want], rel=1e-5, abs=1e-6)
+
+
 @pytest.mark.parametrize("kind", ["ragdrop", "llamaindex"])
 async def test_qdrant_fusion_on_edge_ranks_like_local_mode(
     kind: str, tmp_path: Path, fixture_documents: list[Document], embed_model: Any
@@ -75,7 +82,7 @@ async def test_qdrant_fusion_on_edge_ranks_like_local_mode(
     on_local = _retriever(kind, local, fixture_documents, embed_model)
     for question in QUESTIONS:
         got = on_edge.retrieve(question)
-        assert _ranked(got) == _ranked(on_local.retrieve(question))
+        _same_ranking(_ranked(got), _ranked(on_local.retrieve(question)))
         assert "qdrant" in got[0].node.metadata["fusion"]["sources"]
         assert _ranked(await on_edge.aretrieve(question)) == _ranked(got)
     cooking = MetadataFilters(filters=[MetadataFilter(key="topic", value="cooking")])

@@ -209,6 +209,7 @@ def test_hybrid_rrf_equals_hand_computed(qdrant_client: Any, nodes: list[TextNod
         client=qdrant_client,
         enable_hybrid=True,
         rrf_k=60,
+        hybrid_fusion="rrf",
         sparse_doc_fn=_tie_free_sparse,
         sparse_query_fn=_fixed_sparse,
     )
@@ -234,6 +235,43 @@ def test_hybrid_rrf_equals_hand_computed(qdrant_client: Any, nodes: list[TextNod
     for node_id, score in zip(hybrid.ids, hybrid.similarities, strict=True):
         assert score == pytest.approx(fused[node_id], rel=1e-6)
     assert hybrid.similarities == sorted(hybrid.similarities, reverse=True)
+
+
+def test_hybrid_dbsf_equals_hand_computed(qdrant_client: Any, nodes: list[TextNode]) -> None:
+    # The default: Qdrant's distribution-based score fusion, (s - (mean - 3 sd)) / 6 sd per
+    # prefetch (sample sd), 0 where a point is missing, summed.
+    store = CachedQdrantVectorStore(
+        "d",
+        client=qdrant_client,
+        enable_hybrid=True,
+        sparse_doc_fn=_tie_free_sparse,
+        sparse_query_fn=_fixed_sparse,
+    )
+    assert store.hybrid_fusion == "dbsf"
+    store.add(nodes)
+    vector, text, k = nodes[0].embedding, "red topic2", 8
+    dense = store.query(_q(vector, k))
+    sparse = store.query(
+        VectorStoreQuery(query_str=text, similarity_top_k=k, mode=VectorStoreQueryMode.SPARSE)
+    )
+    fused: dict[str, float] = {}
+    for result in (dense, sparse):
+        scores = list(result.similarities or [])
+        mean = sum(scores) / len(scores)
+        sd = (sum((s - mean) ** 2 for s in scores) / (len(scores) - 1)) ** 0.5
+        for node_id, s in zip(result.ids or [], scores, strict=True):
+            fused[node_id] = fused.get(node_id, 0.0) + (s - (mean - 3 * sd)) / (6 * sd)
+    hybrid = store.query(
+        VectorStoreQuery(
+            query_embedding=vector,
+            query_str=text,
+            similarity_top_k=k,
+            mode=VectorStoreQueryMode.HYBRID,
+        )
+    )
+    assert hybrid.ids
+    for node_id, score in zip(hybrid.ids, hybrid.similarities or [], strict=True):
+        assert score == pytest.approx(fused[node_id], rel=1e-4)
 
 
 def test_hybrid_needs_query_text(qdrant_client: Any, nodes: list[TextNode]) -> None:
