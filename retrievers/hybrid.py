@@ -43,6 +43,7 @@ from llama_index.core.vector_stores.types import BasePydanticVectorStore, Metada
 from llama_index.vector_stores.qdrant import QdrantVectorStore
 
 from ragdrop.core import validation as check
+from ragdrop.core.copying import deep_copy_object
 from ragdrop.core.protocols import QdrantBackedStore
 from ragdrop.retrievers import fusion_plans as fp
 from ragdrop.retrievers.bm25.retriever import BM25Retriever
@@ -171,6 +172,17 @@ class HybridRetriever(BaseRetriever):
         self._pool: ThreadPoolExecutor | None = None
         self._pool_lock = threading.Lock()
         super().__init__(callback_manager=callback_manager, verbose=verbose)
+
+    def __deepcopy__(self, memo: dict[int, object] | None = None) -> HybridRetriever:
+        """A retriever with its own settings over the same retrievers, index, store and
+        embedding (connections and indexes that follow the store), with its own pool."""
+        shared = ("bm25", "vector_retriever", "vector_index", "vector_store", "embed_model")
+        return deep_copy_object(
+            self,
+            memo,
+            share=(*shared, "_mode", "_mode_args"),
+            fresh={"_pool": lambda: None, "_pool_lock": threading.Lock},
+        )
 
     def _choose_plan(
         self, sparse_query_fn: SparseEncoder | None

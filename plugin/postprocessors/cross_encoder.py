@@ -6,7 +6,8 @@ import asyncio
 import os
 import re
 import threading
-from typing import Any
+import warnings
+from typing import Any, Literal, Self, get_args
 
 from llama_index.core.callbacks import CBEventType, EventPayload
 from llama_index.core.postprocessor.types import BaseNodePostprocessor
@@ -15,6 +16,7 @@ from pydantic import Field, PrivateAttr, field_validator, model_validator
 
 from ragdrop.cache.keys import cache_key
 from ragdrop.cache.safe_cache import SafeCache
+from ragdrop.core.copying import deep_copy_component
 from ragdrop.core.provenance import RERANK_KEY, annotate, content_without_scores
 from ragdrop.core.validation import Float, Int
 from ragdrop.embeddings.sentence_transformer import ModelNotAvailableError, resolve_model_path
@@ -27,7 +29,13 @@ from ragdrop.postprocessors.cross_encoder_model import (
     Precision,
     trained_max_length,
 )
-from ragdrop.postprocessors.scoring import content_hash, rank_indices, sigmoid, unique_positions
+from ragdrop.postprocessors.scoring import (
+    PURE_ACTIVATIONS,
+    content_hash,
+    rank_indices,
+    sigmoid,
+    unique_positions,
+)
 
 DEFAULT_RERANK_MODEL = "cross-encoder/ms-marco-MiniLM-L-6-v2"
 # The hub renamed the repo; either name may be in a local cache.
@@ -38,6 +46,9 @@ _CACHE_NAMESPACE = "rerank"
 # Bump when the scoring changes in a way the other key fields do not capture.
 _CACHE_VERSION = 1
 _DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+
+Activation = Literal["model", "sigmoid", "none"]
+ACTIVATIONS: tuple[str, ...] = get_args(Activation)
 
 
 def find_cross_encoder(configured: str | None = None) -> str | None:
@@ -81,8 +92,11 @@ class CrossEncoderReranker(BaseNodePostprocessor):
     """Rerank retrieved nodes with a cross-encoder; drop-in for ``SentenceTransformerRerank``.
 
     Returns new nodes (the input is never modified) ordered by the cross-encoder's score,
-    a plain ``float``. Each carries ``metadata["rerank"] = {"score", "retrieval_score"}``
-    (hidden from embedding and LLM text); other metadata such as ``"fusion"`` is kept.
+    a plain ``float`` on the scale ``SentenceTransformerRerank`` gives (the activation
+    ``CrossEncoder.predict`` applies by default: sigmoid for a one-label model unless its
+    config names another), so a ``SimilarityPostprocessor`` cutoff keeps its meaning. Each
+    carries ``metadata["rerank"] = {"score", "logit", "retrieval_score"}`` (hidden from
+    embedding and LLM text); other metadata such as ``"fusion"`` is kept.
     The model loads on first use; identical passages are scored once; with ``cache_dir``
     scores persist per (model, max_length, backend, query, passage), so a repeated
     question does not run the model at all.
@@ -90,8 +104,12 @@ class CrossEncoderReranker(BaseNodePostprocessor):
     Args:
         model: local directory or cached hub id of a one-output cross-encoder.
         top_n: nodes returned (None: all).
-        score_threshold: drop nodes scoring below this (after ``normalize``).
-        normalize: map logits to (0, 1) with a sigmoid; off returns raw logits.
+        score_threshold: drop nodes scoring below this (after ``activation``).
+        activation: ``model`` (default): the model's own, as sentence-transformers applies
+            it (a config naming a non-``torch.`` function falls back to the default:
+            ragdrop never trusts remote code, where ``SentenceTransformerRerank`` does);
+            ``sigmoid``; ``none``: raw logits. (``normalize=True``/``False``, deprecated,
+            means ``sigmoid``/``none``.)
         max_length: tokens per (query, passage) pair; None: what the model was set up
             for (its configs, at most 512). The query is kept whole; passages are cut.
         batch_size: pairs per forward pass.
@@ -114,9 +132,13 @@ class CrossEncoderReranker(BaseNodePostprocessor):
     model: str = Field(default=DEFAULT_RERANK_MODEL, description="Cross-encoder path or hub id.")
     top_n: Int | None = Field(default=5, ge=1, description="Nodes returned; None = all.")
     score_threshold: Float | None = Field(
-        default=None, description="Minimum score kept (after normalize); None = keep all."
+        default=None, description="Minimum score kept (after activation); None = keep all."
     )
-    normalize: bool = Field(default=False, description="Sigmoid the logits into (0, 1).")
+    activation: Activation = Field(
+        default="model",
+        description=f"One of {list(ACTIVATIONS)}: the model's own (as CrossEncoder.predict), "
+        "sigmoid, or none (raw logits).",
+    )
     max_length: Int | None = Field(
         default=None, ge=8, le=8192, description="Tokens per pair; None = the model's own."
     )
@@ -137,6 +159,28 @@ class CrossEncoderReranker(BaseNodePostprocessor):
     _built_with: tuple[Any, ...] | None = PrivateAttr(default=None)
     _cache_opened_at: tuple[Any, ...] | None = PrivateAttr(default=None)
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _accept_normalize(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or "normalize" not in data:
+            return data
+        data = dict(data)
+        normalize = data.pop("normalize")
+        if not isinstance(normalize, bool):
+            raise ValueError(f"normalize must be True or False, got {normalize!r}")
+        wanted = "sigmoid" if normalize else "none"
+        if data.setdefault("activation", wanted) != wanted:
+            raise ValueError(
+                f"normalize={normalize!r} contradicts activation={data['activation']!r}; "
+                f"pass only activation, one of {list(ACTIVATIONS)}"
+            )
+        warnings.warn(
+            f"normalize= is deprecated; use activation={wanted!r}",
+            DeprecationWarning,
+            stacklevel=3,
+        )
+        return data
 
     @field_validator("device")
     @classmethod
@@ -166,6 +210,11 @@ class CrossEncoderReranker(BaseNodePostprocessor):
     @classmethod
     def class_name(cls) -> str:
         return "RagdropCrossEncoderReranker"
+
+    def __deepcopy__(self, memo: dict[int, object] | None = None) -> Self:
+        # A copy shares the runner (the loaded model, rebuilt if a model setting changes)
+        # and the open score cache, and gets its own lock.
+        return deep_copy_component(self, memo, share=("_runner", "_cache"), fresh=("_lock",))
 
     # -- lazy state --------------------------------------------------------------------------
 
@@ -248,6 +297,28 @@ class CrossEncoderReranker(BaseNodePostprocessor):
             passage=passage,
         )
 
+    def _model_activation(self, runner: CrossEncoderRunner, cache: Any) -> str:
+        """The model's default activation name; from the cache when the model is not loaded."""
+        key = cache_key("rerank-activation", model=runner.fingerprint, backend=runner.backend)
+        if cache is not None and not runner.loaded:
+            value = cache.get_json(key)
+            if isinstance(value, str):
+                return value
+        name = runner.activation_name
+        if cache is not None:
+            cache.set_json(key, name)
+        return name
+
+    def _activate(self, logits: list[float]) -> list[float]:
+        """``logits`` on the scale ``activation`` asks for."""
+        if self.activation == "none":
+            return list(logits)
+        if self.activation == "sigmoid":
+            return [sigmoid(x) for x in logits]
+        runner = self._get_runner()
+        pure = PURE_ACTIVATIONS.get(self._model_activation(runner, self._get_cache()))
+        return [pure(x) for x in logits] if pure is not None else runner.activate(logits)
+
     def _score_distinct(self, query: str, passages: list[str], hashes: list[str]) -> list[float]:
         """Raw logits of distinct passages, from the cache where possible."""
         runner = self._get_runner()
@@ -300,9 +371,9 @@ class CrossEncoderReranker(BaseNodePostprocessor):
                 query, [texts[i] for i in firsts], [hashes[i] for i in firsts]
             )
             logits = [distinct[j] for j in slot]
-            scores = [sigmoid(x) for x in logits] if self.normalize else logits
+            scores = self._activate(logits)
             order = rank_indices(scores, self.top_n, self.score_threshold)
-            result = [_with_rerank_score(nodes[i], scores[i]) for i in order]
+            result = [_with_rerank_score(nodes[i], scores[i], logits[i]) for i in order]
             event.on_end(payload={EventPayload.NODES: result})
         return result
 
@@ -319,10 +390,10 @@ def _passage_text(item: NodeWithScore, mode: MetadataMode) -> str:
     return content_without_scores(item.node, mode)
 
 
-def _with_rerank_score(item: NodeWithScore, score: float) -> NodeWithScore:
-    """A copy of ``item`` scored ``score`` with the retrieval score kept in its metadata."""
+def _with_rerank_score(item: NodeWithScore, score: float, logit: float) -> NodeWithScore:
+    """A copy of ``item`` scored ``score``; the raw logit and retrieval score in its metadata."""
     retrieval = None if item.score is None else float(item.score)
-    record = {"score": float(score), "retrieval_score": retrieval}
+    record = {"score": float(score), "logit": float(logit), "retrieval_score": retrieval}
     return annotate(item, RERANK_KEY, record, float(score))
 
 

@@ -169,7 +169,6 @@ class CrossEncoderRunner:
         return self._model
 
     def _build(self) -> Any:
-        import torch
         from sentence_transformers import CrossEncoder
 
         missing = missing_backend_packages(self.backend)
@@ -187,9 +186,9 @@ class CrossEncoderRunner:
             backend=self.backend,
             max_length=self.max_length,
             local_files_only=True,
-            # Raw logits; the reranker applies its own (optional) sigmoid, so cached
-            # scores do not depend on that setting.
-            activation_fn=torch.nn.Identity(),
+            # No activation_fn: the model keeps the default `CrossEncoder.predict` applies
+            # (its config's, else sigmoid for one label), read by `activation_name`. The
+            # forward pass below returns raw logits either way; those are what is cached.
         )
         if model.num_labels != 1:
             raise ValueError(
@@ -199,6 +198,27 @@ class CrossEncoderRunner:
         self._apply_precision(model, device)
         model.eval()
         return model
+
+    @property
+    def activation_name(self) -> str:
+        """Dotted name of the activation ``CrossEncoder.predict`` applies by default.
+
+        sentence-transformers' rule: the model config's ``activation_fn`` (a ``torch.``
+        path; others need ``trust_remote_code``, which ragdrop never sets), else sigmoid
+        for a one-label model. Loads the model.
+        """
+        from sentence_transformers.util import fullname
+
+        return str(fullname(self.load().activation_fn))
+
+    def activate(self, logits: Sequence[float]) -> list[float]:
+        """``logits`` through the model's own activation module (loads the model)."""
+        import torch
+
+        model = self.load()
+        with torch.inference_mode():
+            values = model.activation_fn(torch.tensor([[float(x)] for x in logits]))
+        return [float(v) for v in values.reshape(len(logits), -1)[:, 0].tolist()]
 
     def _apply_precision(self, model: Any, device: str) -> None:
         if self.precision == "float32":

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 
 def content_hash(text: str) -> str:
@@ -18,6 +18,21 @@ def sigmoid(x: float) -> float:
         return 1.0 / (1.0 + math.exp(-x))
     z = math.exp(x)
     return z / (1.0 + z)
+
+
+def identity(x: float) -> float:
+    """The logit itself (``torch.nn.Identity``)."""
+    return x
+
+
+# The activations sentence-transformers' cross-encoders name in their configs, by the dotted
+# name it saves (`sentence_transformers.util.fullname`): applied here without importing
+# torch, so scores served from the cache stay free of torch's import cost.
+PURE_ACTIVATIONS: dict[str, Callable[[float], float]] = {
+    "torch.nn.modules.activation.Sigmoid": sigmoid,
+    "torch.nn.modules.linear.Identity": identity,
+    "torch.nn.modules.activation.Tanh": math.tanh,
+}
 
 
 def unique_positions(keys: Sequence[str]) -> tuple[list[int], list[int]]:

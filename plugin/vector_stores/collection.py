@@ -41,12 +41,19 @@ class CollectionState:
         fields: the store whose public settings the operations read.
         scope: names the Qdrant data the client reaches (cache epochs are per scope).
         local: qdrant-client local mode (no payload indexes, no snapshots, exact search).
+        native_mmr: MMR queries use the query API's MMR (a Qdrant server, and Qdrant Edge,
+            where it measured 1.6 ms against 6.4 ms for fetching the candidates' vectors);
+            otherwise MMR is computed here over candidates fetched with their vectors (local
+            mode, whose own MMR measured slower).
     """
 
-    def __init__(self, fields: StoreFields, scope: str, local: bool) -> None:
+    def __init__(
+        self, fields: StoreFields, scope: str, local: bool, *, native_mmr: bool = False
+    ) -> None:
         self.fields = fields
         self.scope = scope
         self.local = local
+        self.native_mmr = native_mmr
         self.layout: CollectionLayout | None = None
         self._listeners: list[WriteListener] = []
 

@@ -54,6 +54,21 @@ def point_id_for(node_id: str) -> str:
         return str(uuid.uuid5(_ID_NAMESPACE, str(node_id)))
 
 
+def last_per_point(nodes: Sequence[BaseNode]) -> list[BaseNode]:
+    """``nodes`` with one node per Qdrant point: where several map to the same point id (the
+    same node id given twice), the last one, as sequential upserts would leave it.
+
+    Ordered by each kept node's position. LlamaIndex's ``QdrantVectorStore`` upserts, so
+    ``VectorStoreIndex.from_documents(docs + [docs[0]])`` keeps one copy (issue 16).
+    """
+    latest: dict[str, BaseNode] = {}
+    for node in nodes:
+        pid = point_id_for(node.node_id)
+        latest.pop(pid, None)  # re-inserted: ordered by its last occurrence
+        latest[pid] = node
+    return list(latest.values())
+
+
 def validate_vectors(
     vectors: Sequence[Sequence[float] | None], size: int, *, distance: str, ids: Sequence[str]
 ) -> np.ndarray:
@@ -216,6 +231,7 @@ __all__ = [
     "build_points",
     "check_metadata_keys",
     "hits_to_json",
+    "last_per_point",
     "node_from_payload",
     "node_id_from_payload",
     "point_id_for",

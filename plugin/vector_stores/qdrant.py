@@ -23,12 +23,13 @@ local mode from a server; a client without it is treated as local (calls seriali
 
 from __future__ import annotations
 
+import copy
 import threading
 from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
-from typing import Literal, cast
+from typing import Literal, Self, cast
 
-from llama_index.core.bridge.pydantic import Field, PrivateAttr
+from llama_index.core.bridge.pydantic import Field, PrivateAttr, field_serializer
 from llama_index.core.schema import BaseNode
 from llama_index.core.vector_stores.types import (
     BasePydanticVectorStore,
@@ -140,7 +141,12 @@ class CachedQdrantVectorStore(BasePydanticVectorStore):
         self._client = client
         self._aclient = aclient
         scope, kind = client_scope(client if client is not None else aclient)
-        self._state = CollectionState(self, self.cache_scope or scope, kind in ("memory", "path"))
+        self._state = CollectionState(
+            self,
+            self.cache_scope or scope,
+            kind in ("memory", "path"),
+            native_mmr=kind in ("remote", "edge"),
+        )
         self._driver = ClientDriver(
             client, aclient, serial=kind != "remote", parallel=self.parallel
         )
@@ -153,6 +159,40 @@ class CachedQdrantVectorStore(BasePydanticVectorStore):
     @classmethod
     def class_name(cls) -> str:
         return "CachedQdrantVectorStore"
+
+    # -- copies and serialisation ------------------------------------------------------------
+    @field_serializer("cache_dir")
+    def _serialize_cache_dir(self, value: Path | None) -> str | None:
+        # A str, so to_json works; from_dict reads it back into a Path.
+        return None if value is None else str(value)
+
+    def __deepcopy__(self, memo: dict[int, object] | None = None) -> Self:
+        """A store with copied settings over the same client(s), query cache and listeners.
+
+        A client is a connection (a local-mode client holds its folder's lock), so the
+        copy shares it, as it shares the sparse encoders; it is built by the constructor
+        (no network call) and its writes notify the same listeners.
+        ``to_dict``/``to_json`` hold the settings only, never the client or its
+        credentials: ``CachedQdrantVectorStore.from_dict(data, client=client)``.
+        """
+        memo = {} if memo is None else memo
+        fields = {
+            name: copy.deepcopy(getattr(self, name), memo) for name in type(self).model_fields
+        }
+        hybrid = self.enable_hybrid
+        new = type(self)(
+            client=self._client,
+            aclient=self._aclient,
+            sparse_doc_fn=self._sparse_doc_fn if hybrid else None,
+            sparse_query_fn=self._sparse_query_fn if hybrid else None,
+            **fields,
+        )
+        memo[id(self)] = new
+        with self._cache_lock:
+            new._query_cache = self._query_cache
+        for listener in self.write_listeners():
+            new.add_write_listener(listener)
+        return new
 
     @property
     def client(self) -> QdrantBase:
@@ -189,7 +229,7 @@ class CachedQdrantVectorStore(BasePydanticVectorStore):
 
     # -- writes (writes.py) ------------------------------------------------------------------
     def add(self, nodes: Sequence[BaseNode], **add_kwargs: object) -> list[str]:
-        """Upsert ``nodes`` (with embeddings); returns their node ids once searchable."""
+        """Upsert ``nodes``; an id given twice keeps its last node (`writes`). Returns ids."""
         return list(self._driver.run(add_op(self._state, nodes, self._sparse_doc_fn)))  # type: ignore[call-overload]
 
     async def async_add(self, nodes: Sequence[BaseNode], **kwargs: object) -> list[str]:
@@ -229,10 +269,17 @@ class CachedQdrantVectorStore(BasePydanticVectorStore):
 
     # -- reads (reads.py) --------------------------------------------------------------------
     def query(self, query: VectorStoreQuery, **kwargs: object) -> VectorStoreQueryResult:
-        """Top-k nodes for ``query`` (dense, sparse or hybrid RRF), cached when enabled.
+        """Top-k nodes for ``query`` (dense, sparse, hybrid or MMR), cached when enabled.
 
         Keyword arguments: ``hnsw_ef``, ``exact``, ``search_params`` (overrides both) and
         ``qdrant_filters`` (a Qdrant ``Filter`` used instead of ``query.filters``).
+
+        ``mode=MMR`` (LlamaIndex's ``vector_store_query_mode="mmr"``) also takes
+        ``mmr_threshold`` (λ, weight of relevance against diversity, default 0.5) and
+        ``mmr_prefetch_k`` or ``mmr_prefetch_factor`` (candidates: ``similarity_top_k`` × 4 by
+        default). A Qdrant server runs its own MMR; local mode and Edge fetch the candidates
+        with their vectors and pick here (`mmr.mmr_select`). Scores are each node's
+        similarity to the query, listed in MMR's pick order.
         """
         op = query_op(self._state, query, kwargs, self._sparse_query_fn)
         return self._driver.run(op)  # type: ignore[return-value]

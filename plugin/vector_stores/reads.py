@@ -6,8 +6,9 @@ there; otherwise from Qdrant, and the result is cached under the epoch it was co
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
+import numpy as np
 from llama_index.core.schema import BaseNode
 from llama_index.core.vector_stores.types import (
     MetadataFilters,
@@ -22,6 +23,7 @@ from ragdrop.observability.stages import Stage, stage
 from ragdrop.vector_stores.calls import Call, Op
 from ragdrop.vector_stores.collection import CollectionState
 from ragdrop.vector_stores.filters import query_filter
+from ragdrop.vector_stores.mmr import MmrOptions, mmr_options, mmr_select
 from ragdrop.vector_stores.points import (
     SparseEncoder,
     hits_to_json,
@@ -30,20 +32,48 @@ from ragdrop.vector_stores.points import (
     result_from_json,
 )
 from ragdrop.vector_stores.requests import (
+    DENSE_MODES,
     check_query,
     query_cache_fields,
     query_points_request,
     search_params,
 )
+from ragdrop.vector_stores.settings import CollectionLayout
 
 
 def _sparse_query(
     query: VectorStoreQuery, sparse_query_fn: SparseEncoder | None
 ) -> qm.SparseVector | None:
-    if query.mode == VectorStoreQueryMode.DEFAULT or sparse_query_fn is None:
+    if query.mode in DENSE_MODES or sparse_query_fn is None:
         return None
     indices, values = sparse_query_fn([query.query_str or ""])
     return qm.SparseVector(indices=list(indices[0]), values=list(values[0]))
+
+
+def _mmr_pick(
+    points: Sequence[qm.ScoredPoint],
+    query: VectorStoreQuery,
+    layout: CollectionLayout,
+    mmr: MmrOptions,
+) -> list[qm.ScoredPoint]:
+    """The candidates MMR keeps, in pick order (client-side MMR on local mode and Edge)."""
+    vectors: list[object] = []
+    for point in points:
+        stored = point.vector
+        vector = stored.get(layout.dense_name) if isinstance(stored, dict) else stored
+        if vector is None or isinstance(vector, qm.SparseVector):
+            raise ValueError(f"point {point.id}: no dense vector came back for MMR")
+        vectors.append(vector)
+    if not vectors:
+        return []
+    picked = mmr_select(
+        np.asarray(query.query_embedding, dtype=np.float64),
+        np.asarray(vectors, dtype=np.float64),
+        query.similarity_top_k,
+        mmr.threshold,
+        layout.distance,
+    )
+    return [points[i] for i in picked]
 
 
 def query_op(
@@ -52,8 +82,15 @@ def query_op(
     kwargs: Mapping[str, object],
     sparse_query_fn: SparseEncoder | None,
 ) -> Op:
-    """Top-k nodes for ``query`` (dense, sparse or hybrid RRF), through the query cache."""
+    """Top-k nodes for ``query`` (dense, sparse, hybrid or MMR), through the query cache.
+
+    MMR scores are each node's similarity to the query (the score plain mode gives it), in
+    MMR's pick order; Qdrant's query API does the same.
+    """
     check_query(query)
+    mmr = None
+    if query.mode == VectorStoreQueryMode.MMR:
+        mmr = mmr_options(kwargs, query.similarity_top_k)
     flt = check.instance("qdrant_filters", kwargs.get("qdrant_filters"), qm.Filter, allow_none=True)
     if flt is None:
         node_point_ids = [point_id_for(n) for n in query.node_ids] if query.node_ids else None
@@ -76,6 +113,7 @@ def query_op(
                 params=params,
                 rrf_k=rrf_k,
                 fusion=fusion,
+                mmr=mmr,
             )
             key = cache.key(epoch, **fields)
             hit = cache.get(key)
@@ -95,12 +133,17 @@ def query_op(
                     sparse=sparse,
                     rrf_k=rrf_k,
                     fusion=fusion,
+                    mmr=mmr,
+                    native_mmr=state.native_mmr,
                 ),
             )
         )
         if layout is None:
             return VectorStoreQueryResult(nodes=[], similarities=[], ids=[])
-        data = hits_to_json(response.points)
+        points = response.points
+        if mmr is not None and not state.native_mmr:
+            points = _mmr_pick(points, query, layout, mmr)
+        data = hits_to_json(points)
     if cache is not None and key is not None and epoch is not None:
         with stage(Stage.CACHE):
             cache.put(key, data, scope=state.scope, collection=state.name, epoch=epoch)

@@ -12,6 +12,7 @@ from llama_index.core.vector_stores.types import VectorStoreQuery, VectorStoreQu
 from qdrant_client.http import models as qm
 
 from ragdrop.core import validation as check
+from ragdrop.vector_stores.mmr import MmrOptions
 from ragdrop.vector_stores.points import validate_query_vector
 from ragdrop.vector_stores.settings import CollectionLayout, CollectionSettings
 
@@ -19,7 +20,10 @@ SUPPORTED_MODES = (
     VectorStoreQueryMode.DEFAULT,
     VectorStoreQueryMode.SPARSE,
     VectorStoreQueryMode.HYBRID,
+    VectorStoreQueryMode.MMR,
 )
+# Modes answered from the dense vector alone (no query text, no sparse vectors).
+DENSE_MODES = (VectorStoreQueryMode.DEFAULT, VectorStoreQueryMode.MMR)
 
 
 def check_query(query: VectorStoreQuery) -> None:
@@ -29,7 +33,7 @@ def check_query(query: VectorStoreQuery) -> None:
         raise ValueError(f"query mode {query.mode.value!r} is not supported; allowed: {allowed}")
     if query.similarity_top_k < 1:
         raise ValueError(f"similarity_top_k={query.similarity_top_k} must be >= 1")
-    if query.mode != VectorStoreQueryMode.DEFAULT and not query.query_str:
+    if query.mode not in DENSE_MODES and not query.query_str:
         raise ValueError(f"mode {query.mode.value!r} needs query.query_str")
 
 
@@ -57,11 +61,17 @@ def query_points_request(
     sparse: qm.SparseVector | None,
     rrf_k: int,
     fusion: str = "rrf",
+    mmr: MmrOptions | None = None,
+    native_mmr: bool = True,
 ) -> dict[str, object]:
-    """``query_points`` arguments: dense, sparse, or both fused by Qdrant (RRF or DBSF)."""
+    """``query_points`` arguments: dense, sparse, or both fused by Qdrant (RRF or DBSF).
+
+    MMR mode (``mmr`` given): Qdrant's own MMR when ``native_mmr``; otherwise the
+    ``mmr.candidates`` nearest points with their dense vectors, for `mmr.mmr_select`.
+    """
     base = {"collection_name": collection, "with_payload": True, "with_vectors": False}
     mode = query.mode
-    if mode != VectorStoreQueryMode.DEFAULT and (layout.sparse_name is None or sparse is None):
+    if mode not in DENSE_MODES and (layout.sparse_name is None or sparse is None):
         raise ValueError(
             f"mode {mode.value!r} needs a collection with sparse vectors and a store with "
             "enable_hybrid=True"
@@ -92,6 +102,25 @@ def query_points_request(
             ),
             "limit": query.hybrid_top_k or query.similarity_top_k,
         }
+    if mode == VectorStoreQueryMode.MMR:
+        if mmr is None:
+            raise ValueError("mode 'mmr' needs MMR options (see mmr.mmr_options)")
+        search = {"using": using, "query_filter": flt, "search_params": params}
+        if native_mmr:
+            nearest = qm.NearestQuery(
+                nearest=dense,
+                mmr=qm.Mmr(diversity=mmr.diversity, candidates_limit=mmr.candidates),
+            )
+            return base | search | {"query": nearest, "limit": query.similarity_top_k}
+        return (
+            base
+            | search
+            | {
+                "query": dense,
+                "limit": mmr.candidates,
+                "with_vectors": [layout.dense_name] if layout.dense_name else True,
+            }
+        )
     return base | {
         "query": dense,
         "using": using,
@@ -110,25 +139,30 @@ def query_cache_fields(
     params: qm.SearchParams | None,
     rrf_k: int,
     fusion: str = "rrf",
+    mmr: MmrOptions | None = None,
 ) -> dict[str, object]:
     """Everything that changes a query's answer, for the result cache key."""
     vector = query.query_embedding
     hybrid = query.mode == VectorStoreQueryMode.HYBRID
-    return {
+    fields: dict[str, object] = {
         "scope": scope,
         "collection": collection,
         "mode": query.mode.value,
         "vector": None if vector is None else np.asarray(vector, dtype=np.float64).tobytes(),
-        "text": query.query_str if query.mode != VectorStoreQueryMode.DEFAULT else None,
+        "text": query.query_str if query.mode not in DENSE_MODES else None,
         "top_k": [query.similarity_top_k, query.sparse_top_k, query.hybrid_top_k],
         "filter": None if flt is None else flt.model_dump(mode="json", exclude_none=True),
         "params": None if params is None else params.model_dump(mode="json", exclude_none=True),
         "rrf_k": rrf_k if hybrid and fusion == "rrf" else None,
         "fusion": fusion if hybrid else None,
     }
+    if mmr is not None:  # only MMR keys carry it, so other keys did not change with MMR
+        fields["mmr"] = [mmr.threshold, mmr.candidates]
+    return fields
 
 
 __all__ = [
+    "DENSE_MODES",
     "SUPPORTED_MODES",
     "check_query",
     "query_cache_fields",

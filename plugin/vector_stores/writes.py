@@ -2,11 +2,19 @@
 
 Each write starts a new cache epoch (even when it fails part way: a partial write must not
 leave cached results that predate it) and tells the listeners what it changed.
+
+Writes are idempotent upserts, LlamaIndex's ``QdrantVectorStore`` rule (issue 16): a node id
+already stored is replaced, and a node id given twice in one ``add`` keeps its last node (the
+earlier copies are neither written nor reported to listeners, so BM25 holds what the
+collection holds). ``add`` never deletes other nodes of a document: a document re-chunked
+into different node ids is replaced the LlamaIndex way, ``delete(ref_doc_id)`` then ``add``
+(``index.update_ref_doc``/``refresh_ref_docs``, or ``RagPipeline.ingest``); replacing by
+``ref_doc_id`` inside ``add`` would delete the first batches of a document that
+``VectorStoreIndex`` inserts in several ``add`` calls.
 """
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Sequence
 
 from llama_index.core.schema import BaseNode
@@ -22,6 +30,7 @@ from ragdrop.vector_stores.points import (
     SparseEncoder,
     build_points,
     check_metadata_keys,
+    last_per_point,
     node_id_from_payload,
     point_id_for,
     validate_vectors,
@@ -32,19 +41,19 @@ from ragdrop.vector_stores.settings import CollectionLayout
 def add_op(
     state: CollectionState, nodes: Sequence[BaseNode], sparse_doc_fn: SparseEncoder | None
 ) -> Op:
-    """Upsert ``nodes`` in batches; returns their node ids."""
-    nodes = list(nodes)
+    """Upsert ``nodes`` in batches; returns their node ids, one per node given.
+
+    A node id given twice keeps its last node (see the module docstring): deduplicated
+    before batching, so parallel batches never race on which copy wins.
+    """
+    given = [n.node_id for n in nodes]
+    nodes = last_per_point(nodes)
     if not nodes:
-        return []
+        return given
     fields = state.fields
     for node in nodes:  # before the collection is created: a refused write changes nothing
         check_metadata_keys(node.metadata, f"node {node.node_id!r}")
     ids = [n.node_id for n in nodes]
-    if len(set(ids)) != len(ids):
-        # Parallel batches would race on which copy wins, and listeners (BM25) need
-        # unique ids: refuse before anything is written.
-        dups = sorted(i for i, c in Counter(ids).items() if c > 1)
-        raise ValueError(f"nodes: duplicate node ids {dups[:5]!r}; each node must be unique")
     first = nodes[0].embedding
     size = len(first) if first is not None else 0
     if state.layout is None:
@@ -80,7 +89,7 @@ def add_op(
         finally:
             state.invalidate()
     state.notify(WriteEvent(WriteKind.ADD, nodes=nodes, node_ids=ids))
-    return ids
+    return given
 
 
 def _ids_matching(state: CollectionState, flt: qm.Filter) -> Op:

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from ragdrop.core import validation as check
+from ragdrop.core.copying import deep_copy_object
 from ragdrop.core.files import building_dir
 from ragdrop.retrievers.bm25.scoring import (
     IDF_VARIANTS,
@@ -145,6 +146,12 @@ class BM25Index:
         self._cache: tuple[int, float, np.ndarray, float] | None = None
 
     # ---- introspection -------------------------------------------------------------------
+
+    def __deepcopy__(self, memo: dict[int, object] | None = None) -> BM25Index:
+        """An independent index with the same documents (taken under the lock), its own lock."""
+        with self._lock:
+            return deep_copy_object(self, memo, fresh={"_lock": threading.RLock})
+
     def __len__(self) -> int:
         return len(self._slot_of)
 

@@ -17,6 +17,7 @@ from llama_index.core.storage.docstore.utils import doc_to_json, json_to_doc
 from llama_index.core.vector_stores.types import MetadataFilters
 
 from ragdrop.core import validation as check
+from ragdrop.core.copying import deep_copy_object
 from ragdrop.core.files import building_dir, create_file, read_bytes
 from ragdrop.observability.stages import Stage, stage
 from ragdrop.retrievers.bm25.index import BM25Index, QueryTerms
@@ -94,6 +95,17 @@ class BM25Retriever(BaseRetriever):
         super().__init__(callback_manager=callback_manager, verbose=verbose)
         if nodes:
             self.add_nodes(nodes)
+
+    def __deepcopy__(self, memo: dict[int, object] | None = None) -> BM25Retriever:
+        """An independent retriever: its own index and nodes, the same node fetcher.
+
+        The copy does not follow a store the original follows (`store_sync`); `with_filters`
+        is the view that shares the index.
+        """
+        with self._write_lock:
+            return deep_copy_object(
+                self, memo, share=("_node_fetcher",), fresh={"_write_lock": threading.RLock}
+            )
 
     # ---- construction --------------------------------------------------------------------
     @classmethod

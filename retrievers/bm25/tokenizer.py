@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import re
 import threading
-from typing import Any
+from typing import Any, Self
 
 import Stemmer
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
+from ragdrop.core.copying import deep_copy_component
 from ragdrop.retrievers.bm25.stopwords import STOPWORD_LISTS
 
 TOKENIZER_CONFIG_VERSION = 1
@@ -90,6 +91,12 @@ class BM25Tokenizer(BaseModel):
             words = frozenset(self.stopwords or ())
         # Stopwords are matched after lowercasing, so compare in the same case.
         self._stop = frozenset(w.lower() for w in words) if self.lowercase else words
+
+    def __deepcopy__(self, memo: dict[int, object] | None = None) -> Self:
+        # PyStemmer objects are not thread-safe and cannot be copied: a copy makes its own.
+        return deep_copy_component(
+            self, memo, share=("_pattern", "_stop"), fresh=("_lock", "_stemmer")
+        )
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, BM25Tokenizer) and self.model_dump() == other.model_dump()

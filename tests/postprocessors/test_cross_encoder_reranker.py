@@ -24,8 +24,10 @@ QUERY = "how does BM25 rank documents?"
 
 @pytest.fixture(scope="module")
 def reranker(tiny_cross_encoder_path: Path) -> CrossEncoderReranker:
-    """One loaded reranker shared by the tests that do not count model calls."""
-    model = CrossEncoderReranker(model=str(tiny_cross_encoder_path), top_n=None, device="cpu")
+    """One loaded reranker (raw logits) shared by the tests that do not count model calls."""
+    model = CrossEncoderReranker(
+        model=str(tiny_cross_encoder_path), top_n=None, device="cpu", activation="none"
+    )
     model.warm_up()
     return model
 
@@ -62,7 +64,7 @@ def test_same_order_as_llamaindex_sentence_transformer_rerank(
     baseline = SentenceTransformerRerank(model=str(tiny_cross_encoder_path), top_n=4, device="cpu")
     theirs = baseline.postprocess_nodes(copy.deepcopy(plain), query_str=QUERY)
     ours = CrossEncoderReranker(
-        model=str(tiny_cross_encoder_path), top_n=4, normalize=True, device="cpu"
+        model=str(tiny_cross_encoder_path), top_n=4, device="cpu"
     ).postprocess_nodes(plain, query_str=QUERY)
     # Ties (the duplicated passage) may come in either order; compare the texts and scores.
     assert [n.node.get_content() for n in ours] == [n.node.get_content() for n in theirs]
@@ -83,11 +85,11 @@ def test_top_n_and_threshold(
     assert all(n.score >= cut for n in kept)
 
 
-def test_normalize_applies_sigmoid_to_the_logits(
+def test_sigmoid_activation_applies_sigmoid_to_the_logits(
     reranker: CrossEncoderReranker, candidates: list[NodeWithScore]
 ) -> None:
     raw = reranker.postprocess_nodes(candidates, query_str=QUERY)
-    unit = reranker.model_copy(update={"normalize": True}).postprocess_nodes(
+    unit = reranker.model_copy(update={"activation": "sigmoid"}).postprocess_nodes(
         candidates, query_str=QUERY
     )
     assert [n.node.node_id for n in unit] == [n.node.node_id for n in raw]
@@ -114,7 +116,11 @@ def test_output_is_json_serialisable_and_keeps_provenance(
     for node in out:
         assert type(node.score) is float
         info = node.node.metadata["rerank"]
-        assert info == {"score": node.score, "retrieval_score": retrieval[node.node.node_id]}
+        assert info == {
+            "score": node.score,
+            "logit": node.score,  # this reranker gives raw logits
+            "retrieval_score": retrieval[node.node.node_id],
+        }
         assert node.node.metadata["fusion"]["sources"] == ["bm25"]
         assert "rerank" not in node.node.get_content(metadata_mode=MetadataMode.LLM)
         assert "rerank" not in node.node.get_content(metadata_mode=MetadataMode.EMBED)
@@ -155,7 +161,11 @@ def test_long_passage_is_cut_and_the_query_kept_whole(
     tiny_cross_encoder_path: Path, reference_logits: Callable[..., list[float]]
 ) -> None:
     model = CrossEncoderReranker(
-        model=str(tiny_cross_encoder_path), max_length=48, top_n=None, device="cpu"
+        model=str(tiny_cross_encoder_path),
+        max_length=48,
+        top_n=None,
+        device="cpu",
+        activation="none",
     )
     passages = [
         "bm25 " * 400,
@@ -258,6 +268,9 @@ def test_missing_model_names_the_model_and_the_fix(name: str) -> None:
         {"model": " "},
         {"precision": "int4"},
         {"precision": "int8", "backend": "onnx"},
+        {"activation": "softmax"},
+        {"normalize": "yes"},
+        {"normalize": True, "activation": "none"},
     ],
 )
 def test_invalid_settings_are_refused(kwargs: dict[str, object]) -> None:
@@ -273,7 +286,11 @@ def test_reduced_precision_scores_every_candidate(
     precision: str,
 ) -> None:
     model = CrossEncoderReranker(
-        model=str(tiny_cross_encoder_path), top_n=None, device="cpu", precision=precision
+        model=str(tiny_cross_encoder_path),
+        top_n=None,
+        device="cpu",
+        precision=precision,
+        activation="none",
     )
     out = model.postprocess_nodes(candidates, query_str=QUERY)
     assert len(out) == len(candidates) and all(type(n.score) is float for n in out)

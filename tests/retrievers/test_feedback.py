@@ -176,6 +176,8 @@ def test_qdrant_point_path_ranks_like_the_in_process_path(where: str, tmp_path: 
     want = [(n.node.node_id, n.score) for n in local.retrieve(QUERY)]
     assert [i for i, _ in got] == [i for i, _ in want]
     assert [s for _, s in got] == pytest.approx([s for _, s in want], abs=1e-5)
+    again = [(n.node.node_id, n.score) for n in asyncio.run(point.aretrieve(QUERY))]
+    assert [i for i, _ in again] == [i for i, _ in got]
     client.close()
 
 

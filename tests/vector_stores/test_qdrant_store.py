@@ -288,7 +288,7 @@ def test_hybrid_needs_query_text(qdrant_client: Any, nodes: list[TextNode]) -> N
             )
         )
     with pytest.raises(ValueError, match="not supported"):
-        plain.query(_q(nodes[0].embedding, mode=VectorStoreQueryMode.MMR))
+        plain.query(_q(nodes[0].embedding, mode=VectorStoreQueryMode.SVM))
 
 
 def test_search_params_and_query_kwargs(qdrant_client: Any, nodes: list[TextNode]) -> None:
@@ -421,13 +421,3 @@ async def test_async_client_only(nodes: list[TextNode], tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="async client"):
         store.query(_q(nodes[0].embedding))
     await aclient.close()
-
-
-def test_duplicate_node_ids_are_refused_before_any_write(
-    qdrant_client: Any, nodes: list[TextNode]
-) -> None:
-    store = CachedQdrantVectorStore("dups", client=qdrant_client)
-    twin = nodes[0].model_copy()
-    with pytest.raises(ValueError, match="duplicate node ids"):
-        store.add([*nodes[:3], twin])
-    assert not qdrant_client.collection_exists("dups")
