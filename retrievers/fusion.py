@@ -265,23 +265,41 @@ def fuse_ranked_ids(
     names = [str(i) for i in range(len(ranked))] if sources is None else list(sources)
     weights = [1.0] * len(ranked) if weights is None else [float(w) for w in weights]
     scores = _fused_scores(ranked, k, weights, method)
+    firsts = _first_ranks(ranked, weights)
     provenance: dict[str, dict[str, dict[str, Any]]] = {}
-    best: dict[str, tuple[int, int]] = {}
-    for li, (lst, weight) in enumerate(zip(ranked, weights, strict=True)):
-        if weight == 0:
-            continue
-        rank = 0
-        for ident, score in lst:
-            per_source = provenance.setdefault(ident, {})
-            if names[li] in per_source:
-                continue
-            rank += 1
-            per_source[names[li]] = {"rank": rank, "score": score}
-            best[ident] = min(best.get(ident, (rank, li)), (rank, li))
+    for li, rank, ident, score in firsts:
+        provenance.setdefault(ident, {})[names[li]] = {"rank": rank, "score": score}
+    best = _best_ranks(firsts)
     order = sorted(scores, key=lambda i: (-scores[i], best[i], i))
     if top_k is not None:
         order = order[:top_k]
     return [(i, scores[i], provenance[i]) for i in order]
+
+
+def _first_ranks(
+    ranked: Sequence[Sequence[tuple[str, float | None]]], weights: Sequence[float]
+) -> list[tuple[int, int, str, float | None]]:
+    """``(list index, rank from 1, id, score)`` of each id's first occurrence per list; lists
+    of weight 0 are left out."""
+    out = []
+    for li, (lst, weight) in enumerate(zip(ranked, weights, strict=True)):
+        if weight == 0:
+            continue
+        seen: set[str] = set()
+        for ident, score in lst:
+            if ident not in seen:
+                seen.add(ident)
+                out.append((li, len(seen), ident, score))
+    return out
+
+
+def _best_ranks(firsts: Sequence[tuple[int, int, str, float | None]]) -> dict[str, tuple[int, int]]:
+    """Each id's best ``(rank, list index)`` (from `_first_ranks`): every fusion's tie-break."""
+    best: dict[str, tuple[int, int]] = {}
+    for li, rank, ident, _ in firsts:
+        if ident not in best or (rank, li) < best[ident]:
+            best[ident] = (rank, li)
+    return best
 
 
 def _fused_scores(
@@ -312,17 +330,7 @@ def fused_top(
     building the provenance (the feedback pass's first look)."""
     weights = [float(w) for w in fusion["weights"]]
     scores = _fused_scores([bm25, vector], float(fusion["k"]), weights, str(fusion["method"]))
-    best: dict[str, tuple[int, int]] = {}
-    for li, lst in enumerate((bm25, vector)):
-        if weights[li] == 0:
-            continue
-        seen: set[str] = set()
-        for ident, _ in lst:
-            if ident in seen:
-                continue
-            seen.add(ident)
-            if ident not in best or (len(seen), li) < best[ident]:
-                best[ident] = (len(seen), li)
+    best = _best_ranks(_first_ranks([bm25, vector], weights))
     return heapq.nsmallest(n, scores, key=lambda i: (-scores[i], best[i], i))
 
 

@@ -214,6 +214,7 @@ def point_rrf(
     bm25, vector = yield from _sides(
         r, Work(partial(_bm25_point_hits, r, query.query_str, filters)), vector_hits()
     )
+    read_nodes: dict[str, BaseNode] = {}
     if feedback is not None:
 
         def read(ids: list[str]) -> Plan:
@@ -231,6 +232,7 @@ def point_rrf(
             )
             mode = r.bm25.metadata_mode if r.bm25 is not None else None
             nodes = nodes_from_records(records)
+            read_nodes.update(nodes)  # the feedback documents are not read again below
             texts = (
                 {}
                 if mode is None
@@ -261,19 +263,22 @@ def point_rrf(
         )
     if not fused:
         return []
-    records = yield ClientCall(
-        store.client,
-        aclient,
-        "retrieve",
-        {
-            "collection_name": store.collection_name,
-            "ids": [i for i, _, _ in fused],
-            "with_payload": True,
-            "with_vectors": False,
-        },
-        stage=Stage.FUSION,
-    )
-    nodes = nodes_from_records(records)
+    nodes = dict(read_nodes)
+    unread = [i for i, _, _ in fused if i not in nodes]
+    if unread:
+        records = yield ClientCall(
+            store.client,
+            aclient,
+            "retrieve",
+            {
+                "collection_name": store.collection_name,
+                "ids": unread,
+                "with_payload": True,
+                "with_vectors": False,
+            },
+            stage=Stage.FUSION,
+        )
+        nodes.update(nodes_from_records(records))
     return [
         annotate(NodeWithScore(node=nodes[i]), FUSION_KEY, {"score": s, "sources": p}, s)
         for i, s, p in fused

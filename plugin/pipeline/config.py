@@ -48,7 +48,7 @@ class PipelineConfig(BaseModel):
     feedback: bool = Field(
         default=True,
         description="Hybrid feedback pass (RM3 + Rocchio when both sides agree; client-side "
-        "fusion only): better ranking for about 1.4-1.6x the retrieval time.",
+        "fusion only): better ranking for more retrieval time (docs/QUALITY.md).",
     )
     top_k: Int = Field(default=5, gt=0, le=1000, description="Passages returned per question.")
     retriever_candidates: Int = Field(
