@@ -4,7 +4,10 @@ Every write through any store that shares the cache directory replaces the colle
 epoch token (a random value, so an evicted epoch can never come back with an old value).
 A query reads the epoch when it starts, keys its result on it, and stores the result only if
 the epoch is unchanged when it finishes. A result computed before a write is therefore never
-served after it; the TTL bounds staleness from writers that do not share the directory.
+served after it. Writers that share neither the directory nor the client object are caught
+by `QueryResultCache.check_signature` (the store compares the collection's point count at
+most every ``freshness_interval`` seconds); the TTL bounds what no check can see (an in-place
+update by such a writer).
 
 Example:
     >>> cache = QueryResultCache(SafeCache(tmp, namespace="queries"), ttl=300)  # doctest: +SKIP
@@ -52,6 +55,25 @@ class QueryResultCache:
     def bump(self, scope: str, collection: str) -> str:
         """Start a new epoch: every result cached before this call stops matching."""
         return self.cache.bump_token(epoch_key(scope, collection))
+
+    def check_signature(self, scope: str, collection: str, signature: object) -> bool:
+        """Start a new epoch if ``signature`` (e.g. the point count) differs from the one
+        the last check recorded; True if it did.
+
+        The last signature is kept in the cache, so the check holds across restarts and
+        between processes: a change made while nobody was looking is caught by the first
+        check after it; with no signature recorded (a new cache, or it was evicted) nothing
+        is known, so that counts as a change too. A write through a store changes the
+        signature, so the first check after it starts one more epoch than needed: results
+        cached in between are computed once more, never served stale.
+        """
+        key = "signature:" + epoch_key(scope, collection)
+        seen = self.cache.get_json(key)
+        if isinstance(seen, dict) and seen.get("signature") == signature:
+            return False
+        self.bump(scope, collection)
+        self.cache.set_json(key, {"signature": signature})
+        return True
 
     @staticmethod
     def key(epoch: str, **fields: Any) -> str:

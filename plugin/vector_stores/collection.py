@@ -6,14 +6,19 @@
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Callable
 from typing import Protocol
 
 from ragdrop.cache.query_cache import QueryResultCache
-from ragdrop.core.protocols import WriteEvent, WriteListener
+from ragdrop.core.protocols import WriteEvent, WriteKind, WriteListener
 from ragdrop.observability.stages import Stage, stage
 from ragdrop.vector_stores.calls import Call, Op, Parallel
+from ragdrop.vector_stores.client_watch import LAYOUT_METHODS
 from ragdrop.vector_stores.settings import CollectionLayout, CollectionSettings, read_layout
+
+logger = logging.getLogger(__name__)
 
 
 class StoreFields(Protocol):
@@ -31,6 +36,9 @@ class StoreFields(Protocol):
     def hybrid_fusion(self) -> str: ...
 
     @property
+    def freshness_interval(self) -> float | None: ...
+
+    @property
     def query_cache(self) -> QueryResultCache | None: ...
 
 
@@ -44,17 +52,31 @@ class CollectionState:
         native_mmr: MMR queries use the query API's MMR (a Qdrant server, and Qdrant Edge,
             which computes it next to the vectors instead of returning them); otherwise MMR is
             computed here over candidates fetched with their vectors (local mode).
+        remote: a Qdrant server (the freshness check counts points exactly there; elsewhere
+            the collection info's point count is exact and cheaper).
     """
 
     def __init__(
-        self, fields: StoreFields, scope: str, local: bool, *, native_mmr: bool = False
+        self,
+        fields: StoreFields,
+        scope: str,
+        local: bool,
+        *,
+        native_mmr: bool = False,
+        remote: bool = False,
     ) -> None:
         self.fields = fields
         self.scope = scope
         self.local = local
         self.native_mmr = native_mmr
+        self.remote = remote
         self.layout: CollectionLayout | None = None
         self._listeners: list[WriteListener] = []
+        # Whose writes these are: a store and its copies share it (and their listeners), so
+        # a copy's write through the same client is not foreign to the original.
+        self.write_owner: object = object()
+        self._checked_at = float("-inf")
+        self.foreign_errors = 0
 
     @property
     def name(self) -> str:
@@ -83,6 +105,32 @@ class CollectionState:
         for listener in list(self._listeners):
             listener(event)
 
+    # -- foreign writers ---------------------------------------------------------------------
+    def foreign_write(self, collection: str | None, method: str, done: bool) -> None:
+        """Another writer on this store's client is writing ``collection`` (`client_watch`).
+
+        Before and after the call: a new cache epoch. After it: the layout is read again if
+        the collection itself changed, and the listeners hear that the collection changed
+        in ways this store did not make (``WriteKind.RESTORE``: re-read it). A listener's
+        failure is logged and counted (``foreign_errors``), never raised into the other
+        writer's call, which has already succeeded or failed on its own.
+        """
+        self.invalidate()
+        if not done:
+            return
+        if method in LAYOUT_METHODS:
+            self.forget_layout()
+        try:
+            self.notify(WriteEvent(kind=WriteKind.RESTORE))
+        except Exception:
+            self.foreign_errors += 1
+            logger.exception(
+                "collection %r changed through another writer (%s); a write listener failed "
+                "to re-read it",
+                self.name,
+                method,
+            )
+
     # -- cache epochs ------------------------------------------------------------------------
     def invalidate(self) -> None:
         """Start a new cache epoch: no result cached before this write is served again."""
@@ -90,6 +138,39 @@ class CollectionState:
         if cache is not None:
             with stage(Stage.CACHE):
                 cache.bump(self.scope, self.name)
+
+    def epoch_op(self) -> Op:
+        """The collection's current cache epoch (None without a cache).
+
+        Results keyed on it are never served after a write that any store sharing the
+        cache, or any writer on the same client object, made (see the store's docstring).
+        """
+        cache = self.fields.query_cache
+        if cache is None:
+            return None
+        interval = self.fields.freshness_interval
+        now = time.monotonic()
+        if interval is not None and now - self._checked_at >= interval:
+            signature = yield from self._signature_op()
+            self._checked_at = now
+            with stage(Stage.CACHE):
+                cache.check_signature(self.scope, self.name, signature)
+        with stage(Stage.CACHE):
+            return cache.epoch(self.scope, self.name)
+
+    def _signature_op(self) -> Op:
+        """What the freshness check compares: the collection's point count (-1: none)."""
+        try:
+            if self.remote:
+                result = yield Call("count", {"collection_name": self.name, "exact": True})
+                return int(result.count)
+            info = yield Call("get_collection", {"collection_name": self.name})
+            return int(info.points_count or 0)
+        except Exception:
+            exists = yield Call("collection_exists", {"collection_name": self.name})
+            if exists:
+                raise
+            return -1
 
     # -- layout ------------------------------------------------------------------------------
     def forget_layout(self) -> None:

@@ -8,6 +8,7 @@ without one, through the sync client in a worker thread).
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -15,6 +16,7 @@ from qdrant_client.async_client_base import AsyncQdrantBase
 from qdrant_client.client_base import QdrantBase
 
 from ragdrop.vector_stores.calls import Call, Op, Parallel
+from ragdrop.vector_stores.client_watch import own_writes
 
 
 class ClientDriver:
@@ -26,6 +28,8 @@ class ClientDriver:
         serial: one call at a time through ``client`` (local mode and unknown adapters are
             not thread-safe).
         parallel: concurrent calls of one `Parallel` group (servers only).
+        owner: whose operations these are (`client_watch.own_writes`: the store that sends
+            them is not told of its own writes as if they were another writer's).
     """
 
     def __init__(
@@ -35,7 +39,9 @@ class ClientDriver:
         *,
         serial: bool,
         parallel: int = 1,
+        owner: object = None,
     ) -> None:
+        self.owner = owner
         self.client = client
         self.aclient = aclient
         self.serial = serial
@@ -59,7 +65,8 @@ class ClientDriver:
             return self._send(step)
         if self.parallel > 1 and not self.serial and len(step.calls) > 1:
             with ThreadPoolExecutor(max_workers=self.parallel) as pool:
-                return list(pool.map(self._send, step.calls))
+                context = contextvars.copy_context()  # the owner travels into the workers
+                return list(pool.map(lambda c: context.copy().run(self._send, c), step.calls))
         return [self._send(call) for call in step.calls]
 
     async def _step_async(self, step: Call | Parallel) -> object:
@@ -78,6 +85,15 @@ class ClientDriver:
 
     def run(self, op: Op) -> object:
         """Run ``op`` to completion with blocking calls; returns its value."""
+        with own_writes(self.owner):
+            return self._run(op)
+
+    async def arun(self, op: Op) -> object:
+        """Run ``op`` to completion with async calls; returns its value."""
+        with own_writes(self.owner):
+            return await self._arun(op)
+
+    def _run(self, op: Op) -> object:
         value: object = None
         error: BaseException | None = None
         while True:
@@ -91,8 +107,7 @@ class ClientDriver:
             except Exception as exc:
                 error = exc
 
-    async def arun(self, op: Op) -> object:
-        """Run ``op`` to completion with async calls; returns its value."""
+    async def _arun(self, op: Op) -> object:
         value: object = None
         error: BaseException | None = None
         while True:

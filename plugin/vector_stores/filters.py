@@ -1,8 +1,9 @@
 """LlamaIndex `MetadataFilters` → Qdrant `Filter`, for every operator, values keeping types.
 
 Unlike LlamaIndex's Qdrant store, an operator that cannot be expressed raises instead of
-being dropped (llama_index#20237), and ``in``/``nin`` never turn numbers into strings
-(llama_index#19152). Floats use ``Range`` because Qdrant's ``MatchValue`` has no floats.
+being dropped (llama_index#20237), ``in``/``nin`` never turn numbers into strings
+(llama_index#19152), and ``ne``/``nin`` keep nodes without the key, as LlamaIndex's own
+evaluator does. Floats use ``Range`` because Qdrant's ``MatchValue`` has no floats.
 
 Example:
     >>> to_qdrant_filter(MetadataFilters(filters=[MetadataFilter(key="year", value=2020,
@@ -61,9 +62,9 @@ def _any_of(key: str, values: list[Any]) -> qm.Condition:
 
 
 def _none_of(key: str, values: list[Any]) -> qm.Condition:
-    if any(isinstance(v, float) for v in values):
-        return qm.Filter(must_not=[_equals(key, v) for v in values])
-    return qm.FieldCondition(key=key, match=qm.MatchExcept(**{"except": values}))
+    # NOT(any of), not Qdrant's MatchExcept: MatchExcept never matches a point without the
+    # key, while LlamaIndex's NE/NIN keep such nodes (they are equal to none of the values).
+    return qm.Filter(must_not=[_any_of(key, values)])
 
 
 def condition_for(f: MetadataFilter) -> qm.Condition:
@@ -123,11 +124,20 @@ def query_filter(
     doc_ids: list[str] | None = None,
     point_ids: list[str] | None = None,
 ) -> qm.Filter | None:
-    """The filter of a `VectorStoreQuery`: metadata filters, ``doc_ids`` and node ids."""
+    """The filter of a `VectorStoreQuery`: metadata filters, ``doc_ids`` and node ids.
+
+    ``doc_ids=[]`` or ``point_ids=[]`` keeps no node, as in LlamaIndex's ``SimpleVectorStore``
+    (its Qdrant store reads an empty list as "no constraint"); ``None`` constrains nothing.
+    """
     must: list[qm.Condition] = []
-    if doc_ids:
-        must.append(qm.FieldCondition(key=DOC_ID_KEY, match=qm.MatchAny(any=list(doc_ids))))
-    if point_ids:
+    if doc_ids is not None:
+        # An id list that is empty matches no point, on every engine.
+        must.append(
+            qm.FieldCondition(key=DOC_ID_KEY, match=qm.MatchAny(any=list(doc_ids)))
+            if doc_ids
+            else qm.HasIdCondition(has_id=[])
+        )
+    if point_ids is not None:
         must.append(qm.HasIdCondition(has_id=list(point_ids)))
     if filters is not None and filters.filters:
         must.append(to_qdrant_filter(filters))

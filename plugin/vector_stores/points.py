@@ -207,11 +207,12 @@ def hits_to_json(points: Sequence[Any]) -> dict[str, Any]:
     }
 
 
-def result_from_json(data: dict[str, Any]) -> VectorStoreQueryResult:
+def result_from_json(data: dict[str, Any], text_key: str = "text") -> VectorStoreQueryResult:
     """A fresh `VectorStoreQueryResult` (new node objects on every call), each node checked
-    against its point id (`check_point_identity`)."""
+    against its point id (`check_point_identity`); legacy payloads keep their text under
+    ``text_key`` (the store's ``text_key``)."""
     nodes = [
-        node_from_payload(pid, payload)
+        node_from_payload(pid, payload, text_key)
         for pid, payload in zip(data["ids"], data["payloads"], strict=True)
     ]
     for pid, node in zip(data["ids"], nodes, strict=True):

@@ -46,6 +46,7 @@ from ragdrop.cache.safe_cache import SafeCache
 from ragdrop.core.protocols import WriteEvent, WriteListener
 from ragdrop.core.validation import Float, Int
 from ragdrop.vector_stores.calls import client_scope
+from ragdrop.vector_stores.client_watch import watch_client
 from ragdrop.vector_stores.collection import CollectionState
 from ragdrop.vector_stores.driver import ClientDriver
 from ragdrop.vector_stores.filters import query_filter
@@ -72,6 +73,22 @@ class CachedQdrantVectorStore(BasePydanticVectorStore):
             term frequencies (Qdrant applies IDF).
         cache_dir: directory of the query-result cache (None: no cache).
         cache_ttl: seconds a cached result may be served.
+        freshness_interval: seconds between point-count checks for writers the store cannot
+            see (0: every query; None: off). See the consistency model below.
+
+    Consistency model of the cache (never stale):
+
+    * writes through this store, its copies, or any ragdrop store sharing ``cache_dir`` (in
+      any process) start a new epoch: nothing cached before them is served after them;
+    * writes by anyone else through the same client object (LlamaIndex's
+      ``QdrantVectorStore`` over it, direct ``client.upsert``/``delete``/``set_payload``...)
+      do the same at once: the store wraps the client's write methods (`client_watch`), and
+      its write listeners hear ``WriteKind.RESTORE`` (a BM25 index re-reads the collection);
+    * writers it cannot see (another process or client object on a server) are caught by
+      a point-count check at most ``freshness_interval`` seconds later (one
+      ``get_collection``, or an exact ``count`` on a server, per interval), also across
+      restarts (the last count is kept in the cache);
+    * an in-place update by such a writer leaves the count unchanged: ``cache_ttl`` bounds it.
 
     Node metadata must not use the payload keys the node layout writes beside it
     (``_node_content``, ``_node_type``, ``doc_id``, ``document_id``, ``ref_doc_id``; see
@@ -109,6 +126,13 @@ class CachedQdrantVectorStore(BasePydanticVectorStore):
     )
     cache_dir: Path | None = Field(default=None, description="Query cache directory.")
     cache_ttl: Float = Field(default=300.0, gt=0, description="Query cache TTL in seconds.")
+    freshness_interval: Float | None = Field(
+        default=1.0,
+        ge=0,
+        description="Seconds between checks of the collection's point count, which catch "
+        "writers outside this client object and its cache (another process or client); "
+        "0: every query; None: off (cache_ttl alone bounds them).",
+    )
     cache_scope: str | None = Field(
         default=None, description="Names the Qdrant data for cache sharing; None: derived."
     )
@@ -146,10 +170,18 @@ class CachedQdrantVectorStore(BasePydanticVectorStore):
             self.cache_scope or scope,
             kind in ("memory", "path"),
             native_mmr=kind in ("remote", "edge"),
+            remote=kind == "remote",
         )
         self._driver = ClientDriver(
-            client, aclient, serial=kind != "remote", parallel=self.parallel
+            client,
+            aclient,
+            serial=kind != "remote",
+            parallel=self.parallel,
+            owner=self._state.write_owner,
         )
+        # Other writers on the same client objects invalidate at once (client_watch).
+        watch_client(client, collection_name, self._state)
+        watch_client(aclient, collection_name, self._state)
         if self.enable_hybrid:
             self._sparse_doc_fn = sparse_doc_fn or hashed_term_frequencies
             self._sparse_query_fn = sparse_query_fn or hashed_term_frequencies
@@ -188,6 +220,8 @@ class CachedQdrantVectorStore(BasePydanticVectorStore):
             **fields,
         )
         memo[id(self)] = new
+        # One writer with the original: its writes are not foreign to the copy.
+        new._state.write_owner = new._driver.owner = self._state.write_owner
         with self._cache_lock:
             new._query_cache = self._query_cache
         for listener in self.write_listeners():
@@ -266,6 +300,19 @@ class CachedQdrantVectorStore(BasePydanticVectorStore):
 
     async def aclear(self) -> None:
         await self._driver.arun(clear_op(self._state))
+
+    # -- cache epochs --------------------------------------------------------------------------
+    def cache_epoch(self) -> str | None:
+        """The collection's current query-cache epoch, or None without ``cache_dir``.
+
+        A result computed in this epoch may be cached under it (``query_cache.put`` checks
+        it is still current); any write starts a new one. Retrievers that cache their own
+        results over this store (`HybridRetriever`) key them on it.
+        """
+        return cast(str | None, self._driver.run(self._state.epoch_op()))
+
+    async def acache_epoch(self) -> str | None:
+        return cast(str | None, await self._driver.arun(self._state.epoch_op()))
 
     # -- reads (reads.py) --------------------------------------------------------------------
     def query(self, query: VectorStoreQuery, **kwargs: object) -> VectorStoreQueryResult:

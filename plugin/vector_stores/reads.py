@@ -93,7 +93,9 @@ def query_op(
         mmr = mmr_options(kwargs, query.similarity_top_k)
     flt = check.instance("qdrant_filters", kwargs.get("qdrant_filters"), qm.Filter, allow_none=True)
     if flt is None:
-        node_point_ids = [point_id_for(n) for n in query.node_ids] if query.node_ids else None
+        node_point_ids = (
+            [point_id_for(n) for n in query.node_ids] if query.node_ids is not None else None
+        )
         flt = query_filter(query.filters, query.doc_ids, node_point_ids)
     params = search_params(dict(kwargs), state.fields.settings)
     if state.local:
@@ -103,8 +105,8 @@ def query_op(
     cache = state.fields.query_cache
     key = epoch = None
     if cache is not None:
+        epoch = yield from state.epoch_op()
         with stage(Stage.CACHE):
-            epoch = cache.epoch(state.scope, state.name)
             fields = query_cache_fields(
                 scope=state.scope,
                 collection=state.name,
@@ -118,7 +120,7 @@ def query_op(
             key = cache.key(epoch, **fields)
             hit = cache.get(key)
         if hit is not None:
-            return result_from_json(hit)
+            return result_from_json(hit, state.fields.text_key)
     with stage(Stage.VECTOR):
         sparse = _sparse_query(query, sparse_query_fn)
         layout, response = yield from state.with_layout(
@@ -147,7 +149,7 @@ def query_op(
     if cache is not None and key is not None and epoch is not None:
         with stage(Stage.CACHE):
             cache.put(key, data, scope=state.scope, collection=state.name, epoch=epoch)
-    return result_from_json(data)
+    return result_from_json(data, state.fields.text_key)
 
 
 def page_op(

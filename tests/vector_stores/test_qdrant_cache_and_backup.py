@@ -84,7 +84,8 @@ def test_errors_are_not_cached(qdrant_client: Any, nodes: list[TextNode], tmp_pa
             )
         )
     assert store.query_cache is not None
-    assert len(store.query_cache.cache) == 1  # only the epoch token
+    # only the epoch token and the freshness check's point count: no result
+    assert len(store.query_cache.cache) == 2
 
 
 def test_result_computed_before_a_write_is_not_stored(
