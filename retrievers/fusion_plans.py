@@ -92,6 +92,8 @@ class FusionSettings(Protocol):
 
     def dense_vector_name(self, store: QdrantBackedStore) -> Plan: ...
 
+    def forget_dense_vector_name(self, store: QdrantBackedStore) -> bool: ...
+
     def point_id(self, node_id: str) -> str: ...
 
 
@@ -194,21 +196,35 @@ def point_rrf(
             using = yield from r.dense_vector_name(store)
         if using is False:  # no collection yet
             return []
-        response = yield ClientCall(
-            store.client,
-            aclient,
-            "query_points",
-            {
-                "collection_name": store.collection_name,
-                "query": vector_query,
-                "using": using,
-                "limit": r.vector_candidates,
-                "query_filter": query_filter(filters),
-                "with_payload": False,
-                "with_vectors": False,
-            },
-            stage=Stage.VECTOR,
-        )
+
+        def search(name: str | bool | None) -> ClientCall:
+            return ClientCall(
+                store.client,
+                aclient,
+                "query_points",
+                {
+                    "collection_name": store.collection_name,
+                    "query": vector_query,
+                    "using": name,
+                    "limit": r.vector_candidates,
+                    "query_filter": query_filter(filters),
+                    "with_payload": False,
+                    "with_vectors": False,
+                },
+                stage=Stage.VECTOR,
+            )
+
+        try:
+            response = yield search(using)
+        except Exception:
+            # The collection may have been dropped or recreated since its vector name was
+            # remembered: read it again and try once more.
+            if not r.forget_dense_vector_name(store):
+                raise
+            using = yield from r.dense_vector_name(store)
+            if using is False:
+                return []
+            response = yield search(using)
         return [(str(p.id), float(p.score)) for p in response.points]
 
     bm25, vector = yield from _sides(

@@ -30,6 +30,7 @@ import copy
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -52,6 +53,7 @@ from ragdrop.retrievers.dense import ArrayVectorRetriever
 from ragdrop.retrievers.feedback import PseudoRelevanceFeedback
 from ragdrop.retrievers.fusion import FUSION_METHODS, FUSION_MODES
 from ragdrop.retrievers.plans import ClientCall, Plan, run_async, run_sync
+from ragdrop.retrievers.result_cache import FusedResultCache
 from ragdrop.retrievers.store_reader import iter_store_nodes
 from ragdrop.retrievers.store_sync import store_bm25
 from ragdrop.vector_stores.calls import client_scope
@@ -104,6 +106,10 @@ class HybridRetriever(BaseRetriever):
             retriever).
         sparse_query_fn: the sparse query encoder of a LlamaIndex ``QdrantVectorStore`` in
             ``"qdrant"`` mode (default: the one the store was built with).
+        cache_results: cache the fused results (after the feedback pass) in the query cache
+            of a ragdrop store with ``cache_dir`` searched for point ids (client fusion over
+            its ``vector_index``): a repeated question skips embedding and both searches;
+            any write starts a new epoch (`ragdrop.retrievers.result_cache`).
 
     Example:
         >>> from llama_index.core.embeddings import MockEmbedding
@@ -134,10 +140,14 @@ class HybridRetriever(BaseRetriever):
         vector_store: BasePydanticVectorStore | None = None,
         embed_model: BaseEmbedding | None = None,
         sparse_query_fn: SparseEncoder | None = None,
+        cache_results: bool = True,
         callback_manager: CallbackManager | None = None,
         verbose: bool = False,
     ) -> None:
         check.choice("fusion", fusion, FUSION_MODES)
+        if not isinstance(cache_results, bool):
+            raise TypeError(f"cache_results must be True or False, got {cache_results!r}")
+        self.cache_results = cache_results
         self.fusion_method = check.choice("fusion_method", fusion_method, FUSION_METHODS)
         check.instance("feedback", feedback, PseudoRelevanceFeedback, allow_none=True)
         if fusion == "qdrant" and feedback is not DEFAULT_FEEDBACK and feedback is not None:
@@ -164,6 +174,10 @@ class HybridRetriever(BaseRetriever):
         self.vector_store = vector_store
         self.embed_model = embed_model
         self._mode, self._mode_args = self._choose_plan(sparse_query_fn)
+        store = self._mode_args[0] if self._mode is fp.point_rrf else None
+        self._results = (
+            FusedResultCache(store) if isinstance(store, CachedQdrantVectorStore) else None
+        )
         self.overlap = self._vector_side_waits()
         # node id -> Qdrant point id (a UUID5 for non-UUID ids: ~µs each, so memoised).
         self._point_ids: dict[str, str] = {}
@@ -180,7 +194,7 @@ class HybridRetriever(BaseRetriever):
         return deep_copy_object(
             self,
             memo,
-            share=(*shared, "_mode", "_mode_args"),
+            share=(*shared, "_mode", "_mode_args", "_results"),
             fresh={"_pool": lambda: None, "_pool_lock": threading.Lock},
         )
 
@@ -374,6 +388,10 @@ class HybridRetriever(BaseRetriever):
         self._dense_names[name] = using
         return using
 
+    def forget_dense_vector_name(self, store: QdrantBackedStore) -> bool:
+        """Read the collection's vector name again next time; True if one was remembered."""
+        return self._dense_names.pop(store.collection_name, False) is not False
+
     def point_id(self, node_id: str) -> str:
         """The Qdrant point id of ``node_id`` (memoised)."""
         memo = self._point_ids
@@ -403,4 +421,8 @@ class HybridRetriever(BaseRetriever):
         return await run_async(self._query_plan(query_bundle))
 
     def _query_plan(self, query_bundle: QueryBundle) -> Plan:
-        return self._mode(self, *self._mode_args, query_bundle, self.filters)
+        filters = self.filters
+        plan = partial(self._mode, self, *self._mode_args, query_bundle, filters)
+        if self._results is None or not self.cache_results or not self._results.enabled:
+            return plan()
+        return self._results.plan(self, self._mode.__name__, query_bundle, filters, plan)

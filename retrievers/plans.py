@@ -12,6 +12,7 @@ Steps:
 * `Retrieve`: a LlamaIndex retriever (``retrieve`` / ``aretrieve``);
 * `ClientCall`: a qdrant-client method (on ``aclient`` when there is one, else in a thread);
 * `StoreQuery`: a LlamaIndex vector store query (``query`` / ``aquery``);
+* `Io`: any call that has a blocking and an async form (a store's cache epoch);
 * `Both`: two independent steps or sub-plans; the sync driver overlaps them in a worker
   thread when ``overlap`` is set (the vector side waits on I/O while BM25 runs here).
 
@@ -30,7 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-from collections.abc import Callable, Generator
+from collections.abc import Awaitable, Callable, Generator
 from concurrent.futures import Executor
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -92,6 +93,15 @@ class StoreQuery:
     stage: Stage | None = Stage.FUSION
 
 
+@dataclass(frozen=True)
+class Io:
+    """``call()`` / ``await acall()``: one I/O that has a blocking and an async form."""
+
+    call: Callable[[], object]
+    acall: Callable[[], Awaitable[object]]
+    stage: Stage | None = None
+
+
 Plan: TypeAlias = Generator["Step", Any, Any]
 
 
@@ -104,7 +114,7 @@ class Both:
     overlap: bool = True
 
 
-Step: TypeAlias = Work | Embed | Retrieve | ClientCall | StoreQuery | Both
+Step: TypeAlias = Work | Embed | Retrieve | ClientCall | StoreQuery | Io | Both
 
 
 def run_sync(plan: Plan, executor: Executor | None) -> Any:
@@ -151,6 +161,8 @@ def _step_sync(step: Step, executor: Executor | None) -> object:
             return step.retriever.retrieve(step.query)
         if isinstance(step, ClientCall):
             return getattr(step.client, step.method)(**step.kwargs)
+        if isinstance(step, Io):
+            return step.call()
         return step.store.query(step.query)
 
 
@@ -191,7 +203,9 @@ async def _step_async(step: Step) -> object:
             if step.aclient is not None:
                 return await getattr(step.aclient, step.method)(**step.kwargs)
             return await asyncio.to_thread(getattr(step.client, step.method), **step.kwargs)
+        if isinstance(step, Io):
+            return await step.acall()
         return await step.store.aquery(step.query)
 
 
-_STEP_TYPES = (Work, Embed, Retrieve, ClientCall, StoreQuery, Both)
+_STEP_TYPES = (Work, Embed, Retrieve, ClientCall, StoreQuery, Io, Both)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -143,6 +144,7 @@ class BM25Index:
         self._total_len = 0
         self._segments: list[_Segment] = []
         self._version = 0
+        self._identity = uuid.uuid4().hex  # this object, so generations never repeat
         self._cache: tuple[int, float, np.ndarray, float] | None = None
 
     # ---- introspection -------------------------------------------------------------------
@@ -150,7 +152,14 @@ class BM25Index:
     def __deepcopy__(self, memo: dict[int, object] | None = None) -> BM25Index:
         """An independent index with the same documents (taken under the lock), its own lock."""
         with self._lock:
-            return deep_copy_object(self, memo, fresh={"_lock": threading.RLock})
+            fresh = {"_lock": threading.RLock, "_identity": lambda: uuid.uuid4().hex}
+            return deep_copy_object(self, memo, fresh=fresh)
+
+    @property
+    def generation(self) -> str:
+        """Changes with every change of the documents, and differs between index objects
+        (a result cached under it is never served after a change; `FusedResultCache`)."""
+        return f"{self._identity}:{self._version}"
 
     def __len__(self) -> int:
         return len(self._slot_of)
