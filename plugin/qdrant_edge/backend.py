@@ -1,8 +1,9 @@
 """`QdrantEdgeLocal`: the collections of one Qdrant Edge storage directory, and their writes.
 
 Edge builds its HNSW index only when asked (``EdgeShard.optimize``); with ``auto_optimize``
-(default) writes rebuild it as points arrive (amortised, see `QdrantEdgeLocal.written`) and bulk
-uploads at their end. `EdgeQdrantClient` puts qdrant-client's API in front of this class.
+(default) a `BackgroundOptimizer` builds it once a write burst goes quiet (or mid-burst past
+``max_unindexed`` points), and bulk uploads build it at their end. `EdgeQdrantClient` puts
+qdrant-client's API in front of this class.
 
 Example:
     >>> import tempfile
@@ -33,6 +34,11 @@ from ragdrop.qdrant_edge.convert_config import (
     field_schema_to_edge,
 )
 from ragdrop.qdrant_edge.errors import edge_call
+from ragdrop.qdrant_edge.optimizer import (
+    DEFAULT_IDLE_S,
+    DEFAULT_MAX_UNINDEXED,
+    BackgroundOptimizer,
+)
 from ragdrop.qdrant_edge.storage import EdgeCollection, open_storage
 
 _COLLECTION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,254}$")
@@ -55,18 +61,31 @@ class QdrantEdgeLocal:
 
     Args:
         path: directory holding the collections (created 0700).
-        auto_optimize: keep the HNSW index built as points arrive (see `written`).
+        auto_optimize: keep the HNSW index built in the background (see `written`).
+        idle_s: seconds without a write before the background build of a collection.
+        max_unindexed: during a long burst, build once this many points wait unindexed.
     """
 
-    def __init__(self, path: str | Path, auto_optimize: bool = True) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        auto_optimize: bool = True,
+        idle_s: float = DEFAULT_IDLE_S,
+        max_unindexed: int = DEFAULT_MAX_UNINDEXED,
+    ) -> None:
         if not isinstance(path, (str, Path)):
             raise TypeError(f"path must be a str or Path, got {type(path).__name__}")
         if not str(path).strip():
             raise ValueError(f"path must name a directory, got {path!r}")
+        if not isinstance(auto_optimize, bool):
+            raise TypeError(f"auto_optimize must be a bool, got {auto_optimize!r}")
         self.location = Path(path).expanduser()
         self.auto_optimize = auto_optimize
         self._lock = threading.RLock()
         self._closed = False
+        self.optimizer = BackgroundOptimizer(
+            self._build_index, self._unindexed, idle_s=idle_s, max_unindexed=max_unindexed
+        )
         self.collections: dict[str, EdgeCollection] = open_storage(self.location)
 
     @property
@@ -75,7 +94,9 @@ class QdrantEdgeLocal:
         return self._closed
 
     def close(self) -> None:
-        """Close every shard (releasing the directory for another client)."""
+        """Wait for a running background build, then close every shard (releasing the
+        directory for another client)."""
+        self.optimizer.stop()
         with self._lock:
             for collection in self.collections.values():
                 collection.shard.close()
@@ -96,27 +117,41 @@ class QdrantEdgeLocal:
             raise ValueError(f"Collection {name} not found") from None
 
     def written(self, collection: EdgeCollection, bulk: bool = False) -> None:
-        """Keep the HNSW index built: Edge has no background optimizer.
+        """Keep the HNSW index built: Edge has no optimizer of its own.
 
-        Rebuilding after every small write re-indexes growing segments again and again
-        (100k points as 256-point upserts: over 12 minutes, against 2 for one build), so a
-        write call rebuilds only once the unindexed points are at least as many as the
-        indexed ones; total build work stays within about twice one build, like a doubling
-        array. Bulk uploads rebuild at their end. Unindexed points are searched exactly, so a
-        write is searchable when it returns either way.
+        A write only tells the `BackgroundOptimizer`, which builds once the burst has been
+        quiet for ``idle_s`` (Edge's optimize also vacuums deleted points), so writes do not
+        wait for builds (issue 16: the old synchronous doubling left up to half the points
+        unindexed and stalled the write that crossed each doubling). Bulk uploads build at
+        their end, like the server's ``wait=True``. Unindexed points are searched exactly,
+        so a write is searchable when it returns either way.
         """
         if not self.auto_optimize:
             return
-        info = edge_call(collection.shard.info)
-        indexed, points = info.indexed_vectors_count, info.points_count
-        # indexed_vectors_count still counts deleted points: many more indexed than live
-        # points means deletions piled up, and optimize lets Edge's vacuum reclaim them
-        if bulk or points - indexed >= indexed or indexed > 1.25 * points:
+        if bulk:
             edge_call(collection.shard.optimize)
+        else:
+            self.optimizer.notify(collection.name)
+
+    def _build_index(self, name: str) -> bool:
+        """The background build: under the lock, so a closing or deleting call waits."""
+        with self._lock:
+            collection = None if self._closed else self.collections.get(name)
+            return collection is not None and bool(edge_call(collection.shard.optimize))
+
+    def _unindexed(self, name: str) -> int:
+        with self._lock:
+            collection = None if self._closed else self.collections.get(name)
+            if collection is None:
+                return 0
+            info = edge_call(collection.shard.info)
+            return max(info.points_count - info.indexed_vectors_count, 0)
 
     def optimize(self, collection_name: str) -> bool:
         """Build the HNSW index of pending points now; ``True`` if anything was rebuilt."""
-        return bool(edge_call(self.collection(collection_name).shard.optimize))
+        collection = self.collection(collection_name)
+        with self._lock:  # never beside a background build of the same shard
+            return bool(edge_call(collection.shard.optimize))
 
     def flush(self, collection_name: str | None = None) -> None:
         """Persist pending writes of one collection (or all) to disk."""
@@ -148,14 +183,32 @@ class QdrantEdgeLocal:
             collection = self.collections.pop(name, None)
             if collection is None:
                 return False
+            self.optimizer.forget(name)
             collection.delete()
             return True
 
     def info(self, name: str) -> models.CollectionInfo:
-        """``get_collection``'s answer for collection ``name``."""
+        """``get_collection``'s answer for collection ``name``, with the background optimizer's
+        state as a server reports it: ``grey`` while a build is due, ``yellow`` while one
+        runs, ``red`` with ``optimizer_status.error`` after a failed build, else ``green``."""
         collection = self.collection(name)
         shard = edge_call(collection.shard.info)
-        return collection_info(collection.config, collection.payload_indexes, shard)
+        info = collection_info(collection.config, collection.payload_indexes, shard)
+        return info.model_copy(update=self._optimizer_status(name))
+
+    def _optimizer_status(self, name: str) -> dict[str, object]:
+        error = self.optimizer.error(name)
+        if error is not None:
+            return {
+                "status": models.CollectionStatus.RED,
+                "optimizer_status": models.OptimizersStatusOneOf1(error=error),
+            }
+        state = self.optimizer.state(name)
+        if state == "optimizing":
+            return {"status": models.CollectionStatus.YELLOW}
+        if state == "pending":
+            return {"status": models.CollectionStatus.GREY}
+        return {}
 
     def create_payload_index(self, name: str, field_name: str, schema: FieldSchema) -> None:
         """Index payload field ``field_name`` of collection ``name`` with ``schema``."""

@@ -60,10 +60,13 @@ class EdgeQdrantClient(EdgeCollectionMethods):
 
     Args:
         path: directory of the collections; created 0700 if missing.
-        auto_optimize: rebuild the HNSW index as points arrive (amortised: when the unindexed
-            points outnumber the indexed ones) and after bulk uploads; ``False`` leaves it to
-            ``optimize()``. Unindexed points are searched exactly, so writes are searchable
-            on return either way.
+        auto_optimize: build the HNSW index in a background thread once writes to a
+            collection pause for 0.5 s (or mid-burst once 20,000 points wait unindexed; see
+            `ragdrop.qdrant_edge.optimizer`), and at the end of bulk uploads; ``False`` leaves
+            it to ``optimize()``. Unindexed points are searched exactly, so writes are
+            searchable on return either way. ``get_collection(...).status`` is ``grey`` while
+            a build is due and ``red`` (with ``optimizer_status.error``) after a failed one;
+            ``backend.optimizer.wait_idle()`` waits for the builds.
 
     Example:
         >>> import tempfile
