@@ -16,19 +16,19 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal, get_args
+from typing import Any
 
 from llama_index.core.schema import NodeWithScore
 
 from ragdrop.core import validation as check
+from ragdrop.core.choices import FUSION_METHODS as FUSION_METHODS
+from ragdrop.core.choices import FUSION_MODES as FUSION_MODES
+from ragdrop.core.choices import FusionMethod as FusionMethod
+from ragdrop.core.choices import FusionMode as FusionMode
 from ragdrop.core.provenance import FUSION_KEY, annotate
 
-# Where the two sides are fused: here (reciprocal_rank_fusion) or inside Qdrant (Query API).
-FusionMode = Literal["client", "qdrant"]
-FUSION_MODES: tuple[str, ...] = get_args(FusionMode)
-# How the lists are combined (see the module docstring).
-FusionMethod = Literal["zscore", "dbsf", "minmax", "rrf"]
-FUSION_METHODS: tuple[str, ...] = get_args(FusionMethod)
+# FusionMode: where the two sides are fused, here or inside Qdrant (Query API); FusionMethod:
+# how the lists are combined (see the module docstring). Both are defined in core.choices.
 _TINY = 1e-12
 
 

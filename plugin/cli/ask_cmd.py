@@ -6,13 +6,13 @@ import argparse
 import json
 import os
 import sys
-from typing import Any
-
-from llama_index.core.vector_stores.types import MetadataFilter, MetadataFilters
+from typing import TYPE_CHECKING, Any
 
 from ragdrop.cli.demo_cmd import format_timings
-from ragdrop.pipeline.rag import RagPipeline
 from ragdrop.pipeline.settings import add_settings_arguments, config_from_sources
+
+if TYPE_CHECKING:  # loaded when the command runs: `--help` stays fast
+    from llama_index.core.vector_stores.types import MetadataFilters
 
 
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
@@ -37,6 +37,8 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
 
 def parse_filters(items: list[str]) -> MetadataFilters | None:
     """``["topic=bm25"]`` -> LlamaIndex ``MetadataFilters`` (equality, all must match)."""
+    from llama_index.core.vector_stores.types import MetadataFilter, MetadataFilters
+
     if not items:
         return None
     filters = []
@@ -49,6 +51,8 @@ def parse_filters(items: list[str]) -> MetadataFilters | None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ragdrop.pipeline.rag import RagPipeline
+
     config = config_from_sources(args, env=os.environ)
     filters = parse_filters(args.filter)
     with RagPipeline(config) as pipeline:

@@ -6,13 +6,14 @@ import argparse
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ragdrop.core.files import atomic_write_bytes, read_bytes
-from ragdrop.pipeline.rag import RagPipeline
-from ragdrop.pipeline.restore import MANIFEST_COPY  # stored beside the export
 from ragdrop.pipeline.settings import add_settings_arguments, config_from_sources
-from ragdrop.vector_stores import CachedQdrantVectorStore
+
+if TYPE_CHECKING:  # loaded when the command runs: `--help` stays fast
+    from ragdrop.pipeline.rag import RagPipeline
+    from ragdrop.vector_stores import CachedQdrantVectorStore
 
 
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
@@ -34,6 +35,8 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
 
 def qdrant_store(pipeline: RagPipeline) -> CachedQdrantVectorStore:
     """The pipeline's vector store, or a ValueError saying backups need ragdrop's store."""
+    from ragdrop.vector_stores import CachedQdrantVectorStore
+
     store = pipeline.components.vector_store
     if not isinstance(store, CachedQdrantVectorStore):
         raise ValueError(
@@ -44,6 +47,9 @@ def qdrant_store(pipeline: RagPipeline) -> CachedQdrantVectorStore:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ragdrop.pipeline.rag import RagPipeline
+    from ragdrop.pipeline.restore import MANIFEST_COPY  # stored beside the export
+
     try:
         config = config_from_sources(args, env=os.environ)
         # The manifest is read before the points: a document it lists is fully written, so

@@ -7,13 +7,13 @@ import hashlib
 import sys
 import time
 from pathlib import Path
-from typing import Any, get_args
+from typing import TYPE_CHECKING, Any, get_args
 
 from ragdrop.observability.stages import Stage
 from ragdrop.pipeline.config import ChunkingMode, FusionMode, PipelineConfig, RetrieverMode
-from ragdrop.pipeline.documents import load_directory, load_pydoc_topics
-from ragdrop.pipeline.rag import RagPipeline
-from ragdrop.pipeline.results import RagAnswer
+
+if TYPE_CHECKING:  # loaded when the command runs: `--help` stays fast
+    from ragdrop.pipeline.results import RagAnswer
 
 DEMO_QUESTIONS = (
     "How does the with statement work?",
@@ -103,6 +103,9 @@ def format_answer(number: int, result: RagAnswer, top_k: int) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ragdrop.pipeline.documents import load_directory, load_pydoc_topics
+    from ragdrop.pipeline.rag import RagPipeline
+
     documents = load_directory(args.docs) if args.docs else load_pydoc_topics()
     config = PipelineConfig(
         data_dir=args.data_dir,

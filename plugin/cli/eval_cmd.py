@@ -8,15 +8,12 @@ import sys
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from threadpoolctl import threadpool_limits
-
-from ragdrop.embeddings import SentenceTransformerEmbedding
-from ragdrop.evaluation.beir import BeirDataset, load_beir
-from ragdrop.evaluation.report import markdown_report, write_outputs
-from ragdrop.evaluation.runner import EvalSettings, run_evaluation
-from ragdrop.evaluation.systems import EvalSystem, default_systems
+if TYPE_CHECKING:  # loaded when the command runs: `--help` stays fast
+    from ragdrop.evaluation.beir import BeirDataset
+    from ragdrop.evaluation.runner import EvalSettings
+    from ragdrop.evaluation.systems import EvalSystem
 
 DEFAULT_DATA_DIR = Path(".ragdrop")
 
@@ -91,6 +88,8 @@ def register(subparsers: Any, common_parent: argparse.ArgumentParser) -> argpars
 
 
 def _select_systems(spec: str | None) -> list[EvalSystem]:
+    from ragdrop.evaluation.systems import default_systems
+
     systems = default_systems()
     if not spec:
         return systems
@@ -106,6 +105,9 @@ def _select_systems(spec: str | None) -> list[EvalSystem]:
 
 def run(args: argparse.Namespace) -> int:
     """Run the evaluation; print the markdown table and where the files went."""
+    from ragdrop.evaluation.beir import load_beir
+    from ragdrop.evaluation.runner import EvalSettings
+
     if args.list_systems:
         for system in _select_systems(None):
             print(f"{system.name:24} {system.label}")
@@ -142,6 +144,7 @@ def _thread_limit(threads: int) -> Iterator[None]:
     # Only --threads needs torch here: importing it costs 3.8 s (measured), which every
     # other command would pay (the models import it when they load).
     import torch
+    from threadpoolctl import threadpool_limits
 
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
@@ -159,6 +162,10 @@ def _evaluate(
     settings: EvalSettings,
     data_dir: Path,
 ) -> int:
+    from ragdrop.embeddings import SentenceTransformerEmbedding
+    from ragdrop.evaluation.report import markdown_report, write_outputs
+    from ragdrop.evaluation.runner import run_evaluation
+
     model_name = getattr(args, "embed_model", None)
     embed_model = (
         SentenceTransformerEmbedding(model_name=model_name)

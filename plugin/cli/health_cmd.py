@@ -7,8 +7,6 @@ import json
 import os
 from typing import Any
 
-from ragdrop.pipeline.inspection import inspect_data_dir
-from ragdrop.pipeline.rag import RagPipeline
 from ragdrop.pipeline.settings import add_settings_arguments, config_from_sources
 
 
@@ -38,6 +36,9 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ragdrop.pipeline.inspection import inspect_data_dir
+    from ragdrop.pipeline.rag import RagPipeline
+
     config = config_from_sources(args, env=os.environ)
     if args.open:
         with RagPipeline(config) as pipeline:

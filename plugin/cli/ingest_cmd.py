@@ -6,13 +6,12 @@ import argparse
 import json
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from llama_index.core import Document
-
-from ragdrop.pipeline.documents import load_directory
-from ragdrop.pipeline.rag import RagPipeline
 from ragdrop.pipeline.settings import add_settings_arguments, config_from_sources
+
+if TYPE_CHECKING:  # loaded when the command runs: `--help` stays fast
+    from llama_index.core import Document
 
 
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
@@ -39,6 +38,8 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
 
 def load_paths(paths: list[str]) -> list[Document]:
     """Documents of every PATH; ids are paths relative to their PATH and must not collide."""
+    from ragdrop.pipeline.documents import load_directory
+
     documents: list[Document] = []
     origin: dict[str, str] = {}
     for path in paths:
@@ -55,6 +56,8 @@ def load_paths(paths: list[str]) -> list[Document]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ragdrop.pipeline.rag import RagPipeline
+
     config = config_from_sources(args, env=os.environ)
     documents = load_paths(args.paths)
     with RagPipeline(config) as pipeline:

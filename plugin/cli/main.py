@@ -13,23 +13,20 @@ import os
 import sys
 from collections.abc import Sequence
 
-from qdrant_client.http.exceptions import ApiException
-
 from ragdrop.core.locks import DataDirBusyError
-from ragdrop.embeddings import ModelNotAvailableError
-from ragdrop.qdrant_edge.errors import EdgeStorageError
 
-# Each module has register(subparsers, common_parent) and run(args) -> int.
+# Each module has register(subparsers, common_parent) and run(args) -> int. A module imports
+# the engines it needs when its command runs, so every `--help` starts fast.
 COMMAND_MODULES = ["demo", "ingest", "ask", "serve", "eval", "backup", "restore", "health"]
 # Faults of the input (arguments, files, folders): exit 2. ManifestError, DocumentLoadError,
 # UnsafePathError and pydantic's ValidationError are ValueErrors.
 INPUT_ERRORS: tuple[type[BaseException], ...] = (ValueError, OSError)
-# Faults of the environment (models, Qdrant, another process): exit 1.
-RUNTIME_ERRORS: tuple[type[BaseException], ...] = (
-    ModelNotAvailableError,
-    EdgeStorageError,
-    DataDirBusyError,
-    ApiException,
+# Faults of the environment (models, Qdrant, another process): exit 1. Those defined by the
+# engines are looked up where a command loaded them (`runtime_errors`).
+_RUNTIME_ERROR_NAMES = (
+    ("ragdrop.embeddings.sentence_transformer", "ModelNotAvailableError"),
+    ("ragdrop.qdrant_edge.errors", "EdgeStorageError"),
+    ("qdrant_client.http.exceptions", "ApiException"),
 )
 DEBUG_HELP = "show the traceback of an error instead of one line"
 
@@ -62,9 +59,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def runtime_errors() -> tuple[type[BaseException], ...]:
+    """The environment's faults: ours, and the engines' that a command has loaded (an error
+    of a module that was never imported cannot have been raised)."""
+    found: list[type[BaseException]] = [DataDirBusyError]
+    for module, name in _RUNTIME_ERROR_NAMES:
+        loaded = sys.modules.get(module)
+        error = getattr(loaded, name, None) if loaded is not None else None
+        if isinstance(error, type) and issubclass(error, BaseException):
+            found.append(error)
+    return tuple(found)
+
+
+def _is_api_error(exc: BaseException) -> bool:
+    loaded = sys.modules.get("qdrant_client.http.exceptions")
+    error = getattr(loaded, "ApiException", None) if loaded is not None else None
+    return isinstance(error, type) and isinstance(exc, error)
+
+
 def error_line(exc: BaseException) -> str:
     """One line naming what failed and the fix (the library's messages carry the fix)."""
-    if isinstance(exc, ApiException):
+    if _is_api_error(exc):
         return (
             f"Qdrant refused the request ({' '.join(str(exc).split())}); check that Qdrant "
             "runs at --qdrant-url and that --qdrant-api-key is right"
@@ -92,11 +107,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("Interrupted.", file=sys.stderr)
         return 130
-    except RUNTIME_ERRORS + INPUT_ERRORS as exc:
-        if args.debug:
+    except Exception as exc:
+        runtime = runtime_errors()
+        if args.debug or not isinstance(exc, runtime + INPUT_ERRORS):
             raise
         print(f"ragdrop {args.command}: {error_line(exc)}", file=sys.stderr)
-        return 1 if isinstance(exc, RUNTIME_ERRORS) else 2
+        return 1 if isinstance(exc, runtime) else 2
 
 
 if __name__ == "__main__":

@@ -8,11 +8,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ragdrop.cli.backup_cmd import MANIFEST_COPY, qdrant_store
+from ragdrop.cli.backup_cmd import qdrant_store
 from ragdrop.core.files import atomic_write_bytes, private_dir, read_bytes
 from ragdrop.core.locks import DataDirBusyError, DataDirLock
-from ragdrop.pipeline.rag import RagPipeline
-from ragdrop.pipeline.restore import restore_data_dir
 from ragdrop.pipeline.settings import add_settings_arguments, config_from_sources
 
 
@@ -34,6 +32,8 @@ def restore_manifest(src: Path, manifest_path: Path) -> bool:
     A stale manifest would claim documents whose points the restore replaced, and the next
     ingest would skip them; without it, the next ingest re-checks every document.
     """
+    from ragdrop.pipeline.restore import MANIFEST_COPY
+
     copy = src / MANIFEST_COPY
     if not copy.exists():
         manifest_path.unlink(missing_ok=True)
@@ -44,6 +44,9 @@ def restore_manifest(src: Path, manifest_path: Path) -> bool:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ragdrop.pipeline.rag import RagPipeline
+    from ragdrop.pipeline.restore import restore_data_dir
+
     if not args.src.is_dir():
         print(f"ragdrop restore: {args.src}: no such backup folder", file=sys.stderr)
         return 2

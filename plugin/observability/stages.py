@@ -25,8 +25,6 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Literal
 
-from ragdrop.observability.spans import stage_span
-
 
 class Stage(enum.StrEnum):
     """Every stage a ragdrop component times; the metrics keep one label per member."""
@@ -111,6 +109,10 @@ def record_gauge(name: str, value: float, label: str = "") -> None:
 @contextmanager
 def stage(name: Stage | str) -> Iterator[None]:
     """Time a block as stage ``name``: a `Stage` (or its value; any other string raises)."""
+    # LlamaIndex's instrumentation loads with the first stage, not with this module (the
+    # CLI reads `Stage` for `--help`).
+    from ragdrop.observability.spans import stage_span
+
     name = as_stage(name).value
     start = time.perf_counter()
     error: BaseException | None = None

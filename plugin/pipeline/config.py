@@ -8,9 +8,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from ragdrop.core.choices import EmbeddedEngine, FusionMode
 from ragdrop.core.validation import Int
-from ragdrop.qdrant_edge import EmbeddedEngine
-from ragdrop.retrievers.fusion import FusionMode
 
 ChunkingMode = Literal["fixed", "semantic"]
 RetrieverMode = Literal["hybrid", "vector", "bm25"]

@@ -14,18 +14,16 @@ Example:
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal, get_args
 
 from qdrant_client import QdrantClient
 
+from ragdrop.core.choices import EMBEDDED_ENGINES as EMBEDDED_ENGINES
+from ragdrop.core.choices import EmbeddedEngine as EmbeddedEngine
 from ragdrop.core.files import private_dir
 from ragdrop.qdrant_edge.client import EdgeQdrantClient
 from ragdrop.qdrant_edge.storage import LOCAL_MODE_MARKER
 
-EmbeddedEngine = Literal["auto", "edge", "local"]
-"""The embedded engine: Qdrant Edge, qdrant-client local mode, or auto (see `embedded_client`)."""
-
-EMBEDDED_ENGINES: tuple[EmbeddedEngine, ...] = get_args(EmbeddedEngine)
+# EmbeddedEngine: Qdrant Edge, qdrant-client local mode, or auto (see `embedded_client`).
 
 
 def embedded_client(
