@@ -5,10 +5,13 @@ scifact's MiniLM vectors with noise-augmented copies up to ``--points`` (100k; `
 from 1,000 abstracts), see ``benchmarks.vector_store_edge``. In one run, each store gets the same
 ``CachedQdrantVectorStore.add`` calls (batches of 2,000 nodes with their embeddings):
 
-1. Edge with the background optimizer: add wall time, then a pause of at most ``--pause`` s
-   polling ``get_collection().status`` until green (the time it took is reported), then query
-   p50 (store, cache off) and recall@10 against exact numpy search;
-2. the same store after an explicit ``optimize()``;
+1. Edge with the background optimizer: add wall time (and the builds that ran inside it), then
+   a pause of at most ``--pause`` s polling ``get_collection().status`` until green;
+2. the same store after an explicit ``optimize()``: a copy of the auto store's folder, opened
+   beside it, then ``optimize()``. Query p50 (store, cache off) and recall@10 against exact
+   numpy search are taken in ``--rounds`` alternating rounds over the same query set (auto, then
+   optimized, then auto at Qdrant's default ``hnsw_ef``: the cost of Edge's default ef), each
+   round after a warm-up of its own; the reported p50 is the median of the rounds' p50s;
 3. Edge with the old synchronous doubling (a build inside the write once the unindexed points
    outnumber the indexed ones), the same pause, for the add wall time and p50;
 4. qdrant-client local mode (``:memory:``), fewer queries (it scans in Python).
@@ -46,12 +49,15 @@ from benchmarks._beir import DEFAULT_CACHE, evaldata, load_beir, load_with_vecto
 from benchmarks._summary import Row, add_summary_option, skipped, write_summary
 from benchmarks.vector_store_edge import exact_top_k, recall_at_k, synthesize
 from ragdrop.qdrant_edge import EdgeQdrantClient
+from ragdrop.qdrant_edge.convert_config import DEFAULT_SEARCH_EF
 from ragdrop.vector_stores import CachedQdrantVectorStore
 
 DEFAULT_DATA = evaldata("scifact")
 EVAL_CACHE = Path(".ragdrop/eval_cache")  # `ragdrop eval` keeps scifact's corpus vectors here
 BATCH = 2000
 K = 10
+WARMUP = 30
+QDRANT_DEFAULT_EF = 100  # a server's default hnsw_ef: the collection's ef_construct
 COMPARED = "Edge filled by add (auto-index) vs optimized / local mode"
 
 
@@ -112,18 +118,36 @@ def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
 
 
 def store_queries(
-    store: CachedQdrantVectorStore, queries: np.ndarray, truth: np.ndarray
+    store: CachedQdrantVectorStore, queries: np.ndarray, truth: np.ndarray, **kwargs: Any
 ) -> dict[str, float]:
-    """p50 (ms) and recall@10 of ``store.query`` (no cache_dir: no cache)."""
+    """p50 (ms) and recall@10 of ``store.query`` (no cache_dir: no cache), after a warm-up."""
     requests = [VectorStoreQuery(query_embedding=q.tolist(), similarity_top_k=K) for q in queries]
-    for r in requests[:20]:  # warm-up: the first queries after a build touch cold pages
-        store.query(r)
+    for r in requests[:WARMUP]:  # the first queries after a build or a switch touch cold pages
+        store.query(r, **kwargs)
     lat, found = [], []
     for r in requests:
-        seconds, result = timed(lambda r=r: store.query(r))
+        seconds, result = timed(lambda r=r: store.query(r, **kwargs))
         lat.append(seconds)
         found.append([uuid.UUID(i).int for i in result.ids])
     return {"p50_ms": float(np.median(lat) * 1000), "recall": recall_at_k(found, truth)}
+
+
+def alternating(
+    series: dict[str, Callable[[], dict[str, float]]], rounds: int
+) -> dict[str, dict[str, Any]]:
+    """Each series once per round, in turn; p50 = the median of the rounds' p50s."""
+    taken: dict[str, list[dict[str, float]]] = {name: [] for name in series}
+    for _ in range(rounds):
+        for name, measure in series.items():
+            taken[name].append(measure())
+    return {
+        name: {
+            "p50_ms": float(np.median([m["p50_ms"] for m in runs])),
+            "rounds_ms": [round(m["p50_ms"], 3) for m in runs],
+            "recall": runs[0]["recall"],
+        }
+        for name, runs in taken.items()
+    }
 
 
 def layer_overheads(
@@ -131,14 +155,20 @@ def layer_overheads(
 ) -> dict[str, Any]:
     """p50 (ms) of one query through the store, the client and Edge's shard, interleaved."""
     shard = client.backend.collection("bench").shard
+    same_ef = edge.SearchParams(hnsw_ef=DEFAULT_SEARCH_EF, exact=False)  # what the client sends
     layers: dict[str, Callable[[list[float]], Any]] = {
         "store": lambda q: store.query(VectorStoreQuery(query_embedding=q, similarity_top_k=K)),
         "client": lambda q: client.query_points("bench", query=q, limit=K, with_payload=True),
         "shard": lambda q: shard.query(
-            edge.QueryRequest(limit=K, query=edge.Query.Nearest(q), with_payload=True)
+            edge.QueryRequest(
+                limit=K, query=edge.Query.Nearest(q), with_payload=True, params=same_ef
+            )
         ),
     }
     samples: dict[str, list[float]] = {name: [] for name in layers}
+    for q in queries[:WARMUP]:
+        for fn in layers.values():
+            fn(q.tolist())
     for q in queries:
         vector = q.tolist()
         for name, fn in layers.items():
@@ -180,17 +210,36 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         log("auto: background optimizer")
         client = EdgeQdrantClient(path=workdir / "auto")
         store = CachedQdrantVectorStore("bench", client=client)
+        optimizer = client.backend.optimizer
         out["auto_add_s"] = add_all(store, vectors, nothing)
+        out["burst_builds"], out["burst_build_s"] = optimizer.builds, optimizer.build_s
         out["auto_wait_s"] = wait_green(client, args.pause)
         info = client.get_collection("bench")
         out["auto_status"] = info.status.value
         out["auto_indexed"] = f"{info.indexed_vectors_count}/{info.points_count}"
-        out["auto_builds"] = client.backend.optimizer.builds
-        out["auto"] = store_queries(store, queries, truth)
+        out["auto_builds"], out["auto_build_s"] = optimizer.builds, optimizer.build_s
+        client.close()
+        log("optimized: a copy of the auto store, then optimize(); alternating rounds")
+        shutil.copytree(workdir / "auto", workdir / "optimized")
+        client = EdgeQdrantClient(path=workdir / "auto")
+        store = CachedQdrantVectorStore("bench", client=client)
+        opt_client = EdgeQdrantClient(path=workdir / "optimized")
+        opt_store = CachedQdrantVectorStore("bench", client=opt_client)
+        out["optimize_s"], out["optimize_built"] = timed(lambda: opt_client.optimize("bench"))
+        out.update(
+            alternating(
+                {
+                    "auto": lambda: store_queries(store, queries, truth),
+                    "optimized": lambda: store_queries(opt_store, queries, truth),
+                    "auto_ef100": lambda: store_queries(
+                        store, queries, truth, hnsw_ef=QDRANT_DEFAULT_EF
+                    ),
+                },
+                args.rounds,
+            )
+        )
         out["layers"] = layer_overheads(store, client, queries)
-        log("optimized: explicit optimize()")
-        out["optimize_s"], out["optimize_built"] = timed(lambda: client.optimize("bench"))
-        out["optimized"] = store_queries(store, queries, truth)
+        opt_client.close()
         client.close()
 
         log("doubling: the old synchronous rebuilds")
@@ -222,6 +271,7 @@ def log(text: str) -> None:
 
 def report(r: dict[str, Any]) -> str:
     auto, opt, old, local = r["auto"], r["optimized"], r["doubling"], r["local"]
+    ef100 = r["auto_ef100"]
     layers = r["layers"]
     ratio_opt = auto["p50_ms"] / opt["p50_ms"]
     ratio_local = local["p50_ms"] / auto["p50_ms"]
@@ -231,14 +281,18 @@ def report(r: dict[str, Any]) -> str:
         f"{'store':<28}{'add s':>8}{'p50 ms':>9}{'R@10':>7}",
         f"{'Edge auto-index':<28}{r['auto_add_s']:>8.1f}{auto['p50_ms']:>9.3f}{auto['recall']:>7.3f}",
         f"{'Edge after optimize()':<28}{'':>8}{opt['p50_ms']:>9.3f}{opt['recall']:>7.3f}",
+        f"{'Edge auto, hnsw_ef=100':<28}{'':>8}{ef100['p50_ms']:>9.3f}{ef100['recall']:>7.3f}",
         f"{'Edge old doubling':<28}{r['doubling_add_s']:>8.1f}{old['p50_ms']:>9.3f}"
         f"{old['recall']:>7.3f}",
         f"{'local mode :memory:':<28}{r['local_add_s']:>8.1f}{local['p50_ms']:>9.3f}"
         f"{local['recall']:>7.3f}",
-        f"auto: green after {r['auto_wait_s']:.1f} s of pause ({r['auto_status']}, indexed "
-        f"{r['auto_indexed']}, {r['auto_builds']} background builds); explicit optimize() then "
-        f"took {r['optimize_s']:.2f} s (built: {r['optimize_built']}); old doubling left "
-        f"{r['doubling_indexed']} indexed",
+        f"p50 per round (ms): auto {auto['rounds_ms']}, optimized {opt['rounds_ms']}, auto at "
+        f"ef 100 {ef100['rounds_ms']}",
+        f"auto: {r['burst_builds']} builds ({r['burst_build_s']:.1f} s) inside the adds; green "
+        f"after {r['auto_wait_s']:.1f} s of pause ({r['auto_status']}, indexed "
+        f"{r['auto_indexed']}, {r['auto_builds']} builds, {r['auto_build_s']:.1f} s in all); "
+        f"explicit optimize() then took {r['optimize_s']:.2f} s (built: {r['optimize_built']}); "
+        f"old doubling left {r['doubling_indexed']} indexed",
         f"per query p50: store {layers['store_ms']:.3f} ms, client.query_points "
         f"{layers['client_ms']:.3f} ms, EdgeShard.query {layers['shard_ms']:.3f} ms -> store adds "
         f"{layers['store_ms'] - layers['client_ms']:.3f} ms, client adds "
@@ -250,6 +304,9 @@ def report(r: dict[str, Any]) -> str:
         "(goal >= 20x)",
         f"  [{'met' if auto['recall'] >= 0.98 else 'MISSED'}] auto recall@10 = "
         f"{auto['recall']:.3f} (goal >= 0.98)",
+        f"  default hnsw_ef {DEFAULT_SEARCH_EF} vs Qdrant's 100: recall@10 "
+        f"{auto['recall']:.3f} vs {ef100['recall']:.3f}, p50 {auto['p50_ms']:.3f} vs "
+        f"{ef100['p50_ms']:.3f} ms ({auto['p50_ms'] - ef100['p50_ms']:+.3f} ms)",
         f"  add wall time: background {r['auto_add_s']:.1f} s vs old doubling "
         f"{r['doubling_add_s']:.1f} s ({r['auto_add_s'] / r['doubling_add_s']:.2f}x)",
     ]
@@ -279,6 +336,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="BEIR scifact directory")
     parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="embedding .npy cache")
     parser.add_argument("--local-queries", type=int, default=40, help="queries timed on local")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds (median)")
     parser.add_argument("--profile", action="store_true", help="print the store query profile")
     add_summary_option(parser)
     args = parser.parse_args(argv)

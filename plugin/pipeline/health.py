@@ -8,7 +8,8 @@ dir, the manifest, the cache dir, Qdrant and the collection, the models and the 
 No check creates or writes a file: a missing data dir is reported (not ready), never created,
 and every check that reads inside it is then skipped. Opening the index (the first check that
 needs Qdrant) is the pipeline's own start-up; it may rebuild a BM25 state that does not match
-the store, and the ``bm25`` check says so.
+the store, and the ``bm25`` check says so. The ``collection`` check also reports the index
+(`index_state`): a failed background build (status red) fails it with the reason.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any
 
 from llama_index.core.retrievers import BaseRetriever
 from qdrant_client.client_base import QdrantBase
+from qdrant_client.http import models
 
 from ragdrop.observability.health import (
     Check,
@@ -84,6 +86,37 @@ def count_points(client: QdrantBase, collection: str) -> int:
     if not client.collection_exists(collection):
         return 0
     return int(client.count(collection_name=collection, exact=True).count)
+
+
+def index_state(client: QdrantBase, collection: str) -> str:
+    """The collection's index as ``get_collection`` reports it: ``""`` when green (or absent),
+    a note while a build is due (grey) or running (yellow); raises when red (a failed build).
+
+    Qdrant Edge reports its background optimizer this way (`ragdrop.qdrant_edge.optimizer`), a
+    server its own. Red is degraded: queries still answer, scanning the unindexed points
+    exactly, but each one pays that scan until a build succeeds.
+    """
+    if not client.collection_exists(collection):
+        return ""
+    info = client.get_collection(collection)
+    status = models.CollectionStatus(info.status)
+    if status == models.CollectionStatus.RED:
+        error = getattr(info.optimizer_status, "error", info.optimizer_status)
+        raise RuntimeError(
+            f"collection {collection!r} is degraded: its index build failed ({error}); "
+            f"queries still answer, scanning the {_unindexed(info)} unindexed points: fix the "
+            "cause (disk space, permissions of the data dir), then the next write retries the "
+            "build (or call optimize() on the Qdrant Edge client)"
+        )
+    if status == models.CollectionStatus.YELLOW:
+        return f"; index building ({_unindexed(info)} points wait, searched exactly)"
+    if status == models.CollectionStatus.GREY:
+        return f"; index build due ({_unindexed(info)} points wait, searched exactly)"
+    return ""
+
+
+def _unindexed(info: models.CollectionInfo) -> int:
+    return max((info.points_count or 0) - (info.indexed_vectors_count or 0), 0)
 
 
 def check_data_dir(path: Path) -> str:
@@ -221,6 +254,7 @@ def readiness_checks(
     def collection() -> str:
         client = opened().client
         detail = check_collection(client, config.collection, lambda: state.get("dimension"))
+        detail += index_state(client, config.collection)
         documents = state.get("documents")
         if documents is not None:
             points = count_points(client, config.collection)

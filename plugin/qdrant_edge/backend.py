@@ -35,6 +35,7 @@ from ragdrop.qdrant_edge.convert_config import (
 )
 from ragdrop.qdrant_edge.errors import edge_call
 from ragdrop.qdrant_edge.optimizer import (
+    DEFAULT_GROWTH,
     DEFAULT_IDLE_S,
     DEFAULT_MAX_UNINDEXED,
     BackgroundOptimizer,
@@ -63,7 +64,8 @@ class QdrantEdgeLocal:
         path: directory holding the collections (created 0700).
         auto_optimize: keep the HNSW index built in the background (see `written`).
         idle_s: seconds without a write before the background build of a collection.
-        max_unindexed: during a long burst, build once this many points wait unindexed.
+        max_unindexed, growth: during a long burst, build once the unindexed points reach
+            ``max(max_unindexed, growth * indexed)``.
     """
 
     def __init__(
@@ -72,6 +74,7 @@ class QdrantEdgeLocal:
         auto_optimize: bool = True,
         idle_s: float = DEFAULT_IDLE_S,
         max_unindexed: int = DEFAULT_MAX_UNINDEXED,
+        growth: float = DEFAULT_GROWTH,
     ) -> None:
         if not isinstance(path, (str, Path)):
             raise TypeError(f"path must be a str or Path, got {type(path).__name__}")
@@ -84,7 +87,11 @@ class QdrantEdgeLocal:
         self._lock = threading.RLock()
         self._closed = False
         self.optimizer = BackgroundOptimizer(
-            self._build_index, self._unindexed, idle_s=idle_s, max_unindexed=max_unindexed
+            self._build_index,
+            self._index_counts,
+            idle_s=idle_s,
+            max_unindexed=max_unindexed,
+            growth=growth,
         )
         self.collections: dict[str, EdgeCollection] = open_storage(self.location)
 
@@ -139,13 +146,16 @@ class QdrantEdgeLocal:
             collection = None if self._closed else self.collections.get(name)
             return collection is not None and bool(edge_call(collection.shard.optimize))
 
-    def _unindexed(self, name: str) -> int:
+    def _index_counts(self, name: str) -> tuple[int, int]:
+        """``(indexed, unindexed)`` points of collection ``name`` for the optimizer."""
         with self._lock:
             collection = None if self._closed else self.collections.get(name)
             if collection is None:
-                return 0
+                return 0, 0
             info = edge_call(collection.shard.info)
-            return max(info.points_count - info.indexed_vectors_count, 0)
+            # indexed_vectors_count still counts deleted points until a build vacuums them
+            indexed = min(info.indexed_vectors_count, info.points_count)
+            return indexed, info.points_count - indexed
 
     def optimize(self, collection_name: str) -> bool:
         """Build the HNSW index of pending points now; ``True`` if anything was rebuilt."""

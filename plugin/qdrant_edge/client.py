@@ -26,6 +26,7 @@ from ragdrop.qdrant_edge.collection_methods import (
     completed,
     reject_unknown,
 )
+from ragdrop.qdrant_edge.convert_config import request_with_search_ef, with_search_ef
 from ragdrop.qdrant_edge.convert_filters import (
     filter_to_edge,
     point_id_to_edge,
@@ -61,12 +62,11 @@ class EdgeQdrantClient(EdgeCollectionMethods):
     Args:
         path: directory of the collections; created 0700 if missing.
         auto_optimize: build the HNSW index in a background thread once writes to a
-            collection pause for 0.5 s (or mid-burst once 20,000 points wait unindexed; see
-            `ragdrop.qdrant_edge.optimizer`), and at the end of bulk uploads; ``False`` leaves
-            it to ``optimize()``. Unindexed points are searched exactly, so writes are
-            searchable on return either way. ``get_collection(...).status`` is ``grey`` while
-            a build is due and ``red`` (with ``optimizer_status.error``) after a failed one;
-            ``backend.optimizer.wait_idle()`` waits for the builds.
+            collection pause (`ragdrop.qdrant_edge.optimizer`), and at the end of bulk
+            uploads; ``False`` leaves it to ``optimize()``. Unindexed points are searched
+            exactly, so writes are searchable on return either way. ``get_collection``'s
+            status is ``grey`` while a build is due, ``red`` (``optimizer_status.error``)
+            after a failed one. A search that sets no ``hnsw_ef`` uses `search_ef` (400).
 
     Example:
         >>> import tempfile
@@ -353,6 +353,7 @@ class EdgeQdrantClient(EdgeCollectionMethods):
         reject_unknown(kwargs)
         resolved = resolve_query(query)
         collection = self._engine.collection(collection_name)
+        search_params, prefetch = with_search_ef(collection.config, search_params, prefetch)
         request = reads.query_request(
             collection, resolved, using, prefetch, query_filter, search_params, limit, offset,
             with_payload, with_vectors, score_threshold, lookup_from,
@@ -369,6 +370,7 @@ class EdgeQdrantClient(EdgeCollectionMethods):
     ) -> list[types.QueryResponse]:
         reject_unknown(kwargs)
         collection = self._engine.collection(collection_name)
+        requests = [request_with_search_ef(collection.config, r) for r in requests]
         edge_requests = [reads.batch_request(collection, r) for r in requests]
         return reads.run_batch(collection, edge_requests)
 

@@ -39,12 +39,14 @@ ClientLike = QdrantBase | AsyncQdrantBase | None
 
 
 def health_op(state: CollectionState) -> Op:
-    """Reachability, status, point count, layout and config drift; never raises."""
+    """Reachability, status (with ``optimizer_error`` when red), point count, layout and config
+    drift; never raises."""
     report: dict[str, Any] = {
         "collection": state.name,
         "reachable": False,
         "exists": False,
         "status": None,
+        "optimizer_error": None,
         "points": None,
         "layout": None,
         "drift": [],
@@ -59,6 +61,8 @@ def health_op(state: CollectionState) -> Op:
             layout = read_layout(info, state.name)
             count = yield Call("count", {"collection_name": state.name, "exact": True})
             report["status"] = str(getattr(info.status, "value", info.status))
+            # a failed index build (status red): a server's optimizer or Edge's background one
+            report["optimizer_error"] = getattr(info.optimizer_status, "error", None)
             report["points"] = int(count.count)
             report["layout"] = layout.model_dump()
             drift = state.fields.settings.drift(info, local=state.local)

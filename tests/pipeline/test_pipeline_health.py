@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import re
 import shutil
+import uuid
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from llama_index.core import Document
 from llama_index.core.vector_stores.types import MetadataFilter, MetadataFilters
+from qdrant_client.http import models as qm
 
 from ragdrop.pipeline import PipelineConfig, RagPipeline
 from ragdrop.pipeline.health import read_bm25_state
+from ragdrop.qdrant_edge import EdgeQdrantClient
 
 pytestmark = pytest.mark.integration
 
@@ -173,3 +178,48 @@ def test_damaged_bm25_nodes_file_is_rebuilt_never_a_wrong_answer(
         question = "What do k1 and b control in BM25, and how long does bread dough rise?"
         hits = pipeline.query(question, top_k=3, filters=cooking)
         assert {s.ref_doc_id for s in hits.sources} == {"cooking"}
+
+
+def test_a_failed_background_index_build_is_degraded_with_its_reason(data_dir: Path) -> None:
+    """Qdrant Edge builds its index in the background (issue 16); a build that fails (here: its
+    new segment's directory cannot be created) turns the collection red, and readiness says
+    why, while questions are still answered."""
+    with RagPipeline(config_for(data_dir)) as pipeline:
+        client = pipeline.components.client
+        assert isinstance(client, EdgeQdrantClient)
+        optimizer = client.backend.optimizer
+        optimizer.idle_s = 3600.0  # the writes below wait for the build this test starts
+        vectors = client.get_collection("h").config.params.vectors
+        size = next(iter(vectors.values())).size if isinstance(vectors, dict) else vectors.size
+        using = next(iter(vectors)) if isinstance(vectors, dict) else None
+        rng = np.random.default_rng(0)
+        for first in range(0, 7000, 1000):  # past Edge's default indexing_threshold
+            client.upsert(
+                "h",
+                [
+                    qm.PointStruct(
+                        id=str(uuid.UUID(int=i + 1)),
+                        vector={using: v.tolist()} if using else v.tolist(),
+                    )
+                    for i, v in enumerate(rng.normal(size=(1000, size)), first)
+                ],
+            )
+        assert client.get_collection("h").status == qm.CollectionStatus.GREY
+        segments = client.backend.collection("h").path / "shard" / "segments"
+        moved = segments.with_name("segments.moved")
+        segments.rename(moved)
+        segments.touch()  # a file where the build creates its segment's directory
+        try:
+            optimizer.idle_s = 0.0
+            optimizer.notify("h")
+            assert optimizer.wait_idle(timeout=60)
+            report = pipeline.health().to_dict()
+            answer = pipeline.query("What do k1 and b control in BM25?", top_k=2)
+        finally:
+            segments.unlink()
+            moved.rename(segments)
+    assert report["status"] == "fail"
+    problem = failed(report)["collection"]
+    assert "degraded: its index build failed" in problem and "Not a directory" in problem
+    assert re.search(r"scanning the 7\d\d\d unindexed points", problem) and "optimize()" in problem
+    assert answer.sources  # still answered, by scanning the unindexed points

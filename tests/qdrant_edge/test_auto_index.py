@@ -21,6 +21,12 @@ from llama_index.core.vector_stores.types import VectorStoreQuery
 from qdrant_client.http import models as qm
 
 from ragdrop.qdrant_edge import EdgeQdrantClient
+from ragdrop.qdrant_edge.convert_config import (
+    DEFAULT_SEARCH_EF,
+    request_with_search_ef,
+    search_ef,
+    with_search_ef,
+)
 from ragdrop.qdrant_edge.optimizer import BackgroundOptimizer
 from ragdrop.vector_stores import CachedQdrantVectorStore
 
@@ -190,7 +196,7 @@ def test_a_failed_background_build_is_counted_logged_and_reported(
             raise OSError("disk full")
         return True
 
-    optimizer = BackgroundOptimizer(build, lambda name: 0, idle_s=0.01)
+    optimizer = BackgroundOptimizer(build, lambda name: (0, 0), idle_s=0.01)
     try:
         with caplog.at_level(logging.WARNING, logger="ragdrop.qdrant_edge.optimizer"):
             optimizer.notify("docs")
@@ -220,7 +226,56 @@ def test_an_engine_error_in_a_background_build_is_reported_not_raised(
 @pytest.mark.parametrize("value", [0, -1, 1.5, True, "10"])
 def test_bad_settings_are_refused_by_name(value: object) -> None:
     with pytest.raises(ValueError, match="max_unindexed"):
-        BackgroundOptimizer(lambda name: True, lambda name: 0, max_unindexed=value)  # type: ignore[arg-type]
+        BackgroundOptimizer(lambda name: True, lambda name: (0, 0), max_unindexed=value)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("value", [-0.5, float("nan"), float("inf"), True, "1"])
+def test_a_bad_growth_is_refused_by_name(value: object) -> None:
+    with pytest.raises(ValueError, match="growth"):
+        BackgroundOptimizer(lambda name: True, lambda name: (0, 0), growth=value)  # type: ignore[arg-type]
+
+
+def _burst_builds(growth: float) -> list[tuple[int, int]]:
+    """(indexed, unindexed) at each build while a writer adds 20 points every 5 ms to an index
+    kept in two counters, then the burst ends."""
+    counts = {"indexed": 0, "unindexed": 0}
+    lock = threading.Lock()
+    seen: list[tuple[int, int]] = []
+
+    def build(name: str) -> bool:
+        with lock:
+            seen.append((counts["indexed"], counts["unindexed"]))
+            counts["indexed"] += counts["unindexed"]
+            counts["unindexed"] = 0
+        return True
+
+    def index_counts(name: str) -> tuple[int, int]:
+        with lock:
+            return counts["indexed"], counts["unindexed"]
+
+    optimizer = BackgroundOptimizer(build, index_counts, idle_s=0.03, max_unindexed=100,
+                                    growth=growth)  # fmt: skip
+    try:
+        for _ in range(150):
+            with lock:
+                counts["unindexed"] += 20
+            optimizer.notify("c")
+            threading.Event().wait(0.005)
+        assert optimizer.wait_idle(timeout=WAIT_S)
+    finally:
+        optimizer.stop()
+    assert sum(counts.values()) == 3000 and counts["unindexed"] == 0
+    return seen
+
+
+def test_mid_burst_builds_wait_for_the_unindexed_to_match_the_indexed() -> None:
+    doubling = _burst_builds(growth=1.0)
+    *mid_burst, _ = doubling  # the last build is the one after the burst
+    assert mid_burst, "a 3,000-point burst past max_unindexed=100 builds in the middle"
+    for indexed, unindexed in mid_burst:
+        assert unindexed >= max(100, indexed)
+    fixed = _burst_builds(growth=0.0)  # max_unindexed alone: a build every ~100 points
+    assert len(fixed) > len(doubling)
 
 
 def test_exit_during_a_pending_build_prints_no_traceback(tmp_path: Path) -> None:
@@ -228,6 +283,12 @@ def test_exit_during_a_pending_build_prints_no_traceback(tmp_path: Path) -> None
 import numpy as np
 from qdrant_client.http import models as qm
 from ragdrop.qdrant_edge import EdgeQdrantClient
+from ragdrop.qdrant_edge.convert_config import (
+    DEFAULT_SEARCH_EF,
+    request_with_search_ef,
+    search_ef,
+    with_search_ef,
+)
 client = EdgeQdrantClient(path={str(tmp_path / "edge")!r})
 client.create_collection("c", vectors_config=qm.VectorParams(size={DIM}, distance="Cosine"),
                          optimizers_config=qm.OptimizersConfigDiff(indexing_threshold=10))
@@ -243,3 +304,44 @@ client.backend.optimizer.idle_s = 0.0
         assert reopened.count("c").count == N
     finally:
         reopened.close()
+
+
+def test_a_search_without_hnsw_ef_gets_the_edge_default_and_callers_models_stay() -> None:
+    config = qm.CreateCollection(vectors=qm.VectorParams(size=4, distance=qm.Distance.COSINE))
+    assert search_ef(config) == DEFAULT_SEARCH_EF
+    params, prefetch = with_search_ef(config, None)
+    assert params == qm.SearchParams(hnsw_ef=DEFAULT_SEARCH_EF) and prefetch is None
+    mine = qm.SearchParams(indexed_only=True)
+    nested = qm.Prefetch(query=[1.0, 0, 0, 0], limit=5)
+    outer = qm.Prefetch(prefetch=nested, params=qm.SearchParams(hnsw_ef=32), limit=20)
+    params, prefetch = with_search_ef(config, mine, [outer])
+    assert params == qm.SearchParams(indexed_only=True, hnsw_ef=DEFAULT_SEARCH_EF)
+    assert isinstance(prefetch, list) and prefetch[0].params == qm.SearchParams(hnsw_ef=32)
+    inner = prefetch[0].prefetch
+    assert isinstance(inner, qm.Prefetch) and inner.params is not None
+    assert inner.params.hnsw_ef == DEFAULT_SEARCH_EF
+    assert mine.hnsw_ef is None and nested.params is None  # the caller's models are untouched
+    exact = qm.SearchParams(exact=True)
+    assert with_search_ef(config, exact)[0] is exact  # exact search needs no ef
+    bigger = qm.CreateCollection(
+        vectors=config.vectors, hnsw_config=qm.HnswConfigDiff(ef_construct=1000)
+    )
+    assert search_ef(bigger) == 1000  # never below the server's default (ef_construct)
+    request = request_with_search_ef(config, qm.QueryRequest(query=[1.0, 0, 0, 0]))
+    assert request.params == qm.SearchParams(hnsw_ef=DEFAULT_SEARCH_EF)
+
+
+def test_queries_with_prefetch_and_batches_run_on_edge_with_the_default_ef(
+    client: EdgeQdrantClient,
+) -> None:
+    _create(client)
+    vectors = _vectors()
+    _upsert(client, vectors, 0, N)
+    assert client.backend.optimizer.wait_idle(timeout=WAIT_S)
+    prefetch = qm.Prefetch(query=vectors[5].tolist(), limit=20)
+    hits = client.query_points("c", query=vectors[5].tolist(), prefetch=prefetch, limit=3)
+    assert hits.points[0].id == 5
+    batch = client.query_batch_points(
+        "c", [qm.QueryRequest(query=vectors[i].tolist(), limit=1) for i in (1, 2)]
+    )
+    assert [r.points[0].id for r in batch] == [1, 2]
