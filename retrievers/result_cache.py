@@ -15,9 +15,13 @@ the query embedding, both searches, the feedback pass and the fusion again (issu
   changes the result: depths, weights, fusion, feedback, filters, BM25 and embedding model
   settings.
 
-Values are JSON (LlamaIndex's node JSON and the score), never pickles; every hit builds new
-node objects; an entry that cannot be read back is a miss. A hit skips the query embedding
-and both searches: it costs two cache reads and the node rebuild.
+Values are JSON (LlamaIndex's node JSON and the score), never pickles; an entry that cannot
+be read back is a miss. The query cache keeps the entry decoded in memory
+(`QueryResultCache.get_decoded`): the nodes rebuilt once by LlamaIndex's own ``json_to_doc``
+serve as templates, and every hit hands out `fresh_copy` copies of them, which share nothing
+mutable with the templates or with another hit's nodes. A hit skips the query embedding and
+both searches: it costs the epoch read and the copies (a read from disk and the rebuild
+when the entry is not held in this process).
 
 Example:
     >>> cache = FusedResultCache(store)  # doctest: +SKIP
@@ -35,6 +39,7 @@ from llama_index.core.storage.docstore.utils import doc_to_json, json_to_doc
 from llama_index.core.vector_stores.types import MetadataFilters
 
 from ragdrop.cache import model_identity
+from ragdrop.cache.node_copies import fresh_copy
 from ragdrop.observability.stages import Stage, record_count, stage
 from ragdrop.retrievers.plans import Io, Plan
 from ragdrop.vector_stores.calls import client_scope
@@ -91,7 +96,8 @@ class FusedResultCache:
         generation = r.bm25.index.generation if r.bm25 is not None else None
         with stage(Stage.CACHE):
             key = cache.key(epoch, **self.key_fields(r, plan_name, query, filters, generation))
-            hit = nodes_from_json(cache.get(key))
+            templates = cache.get_decoded(key, templates_from_json)
+            hit = None if templates is None else [fresh_copy(t) for t in templates]
         record_count("cache_hit" if hit is not None else "cache_miss", label=CACHE_LABEL)
         if hit is not None:
             return hit
@@ -167,6 +173,13 @@ def nodes_to_json(results: list[NodeWithScore]) -> dict[str, object] | None:
     return {"version": VALUE_VERSION, "hits": hits}
 
 
+def templates_from_json(value: object) -> tuple[NodeWithScore, ...] | None:
+    """The results in `nodes_to_json` data, to copy from (`fresh_copy`), never to hand out;
+    None (a miss) for anything else."""
+    nodes = nodes_from_json(value)
+    return None if nodes is None else tuple(nodes)
+
+
 def nodes_from_json(value: object) -> list[NodeWithScore] | None:
     """New nodes from `nodes_to_json` data; None (a miss) for anything else."""
     if not isinstance(value, dict) or value.get("version") != VALUE_VERSION:
@@ -188,4 +201,10 @@ def nodes_from_json(value: object) -> list[NodeWithScore] | None:
     return out
 
 
-__all__ = ["CACHE_LABEL", "FusedResultCache", "nodes_from_json", "nodes_to_json"]
+__all__ = [
+    "CACHE_LABEL",
+    "FusedResultCache",
+    "nodes_from_json",
+    "nodes_to_json",
+    "templates_from_json",
+]

@@ -9,6 +9,14 @@ by `QueryResultCache.check_signature` (the store compares the collection's point
 most every ``freshness_interval`` seconds); the TTL bounds what no check can see (an in-place
 update by such a writer).
 
+Results are also held, decoded, in a small in-process LRU (bounded in entries and in bytes of
+JSON) keyed by the full result key. The key contains the epoch, which every lookup still
+reads from the shared cache, so a held entry can only be found while its epoch is current:
+a write by this process, another store or another process makes it unreachable exactly as it
+does the disk entry. A held entry expires with its disk entry (the TTL is written in the
+stored value), and the disk entry is never consulted while the memory holds the key, so a
+disk entry damaged later does not matter here (another process reads it as a miss).
+
 Example:
     >>> cache = QueryResultCache(SafeCache(tmp, namespace="queries"), ttl=300)  # doctest: +SKIP
     >>> epoch = cache.epoch("qdrant:/data", "docs")  # doctest: +SKIP
@@ -17,15 +25,43 @@ Example:
 
 from __future__ import annotations
 
-from typing import Any
+import json
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from ragdrop.cache.keys import cache_key
 from ragdrop.cache.safe_cache import SafeCache
+
+T = TypeVar("T")
+# Stored values are ``{"expires_at": <unix time>, "value": <the JSON result>}``: the memory
+# layer needs the disk entry's deadline. Entries of the earlier bare format are misses.
+_ENVELOPE_KEYS = frozenset({"expires_at", "value"})
+_UNREAD = object()
 
 
 def epoch_key(scope: str, collection: str) -> str:
     """The cache key that holds the write epoch of ``collection`` in ``scope``."""
     return "epoch:" + cache_key("collection-epoch", scope=scope, collection=collection)
+
+
+@dataclass
+class MemoryStats:
+    """Counters of a `QueryResultCache`'s in-process layer (this instance only)."""
+
+    hits: int = 0
+    misses: int = 0
+    evictions: int = 0
+
+
+@dataclass
+class _Held:
+    raw: bytes  # the stored JSON (its length counts against ``memory_bytes``)
+    deadline: float  # time.monotonic() when the disk entry expires
+    decoded: dict[object, object] = field(default_factory=dict)
 
 
 class QueryResultCache:
@@ -35,18 +71,54 @@ class QueryResultCache:
         cache: the `SafeCache` to hold epochs and results (share its directory between
             processes to share invalidation).
         ttl: seconds a result may be served (bounds staleness from foreign writers).
+        memory_entries: results held decoded in this process (0: none, every hit reads disk).
+        memory_bytes: most bytes of stored JSON held in this process; a larger result is
+            not held.
 
     Example:
         >>> qc = QueryResultCache(SafeCache(tmp), ttl=60)  # doctest: +SKIP
     """
 
-    def __init__(self, cache: SafeCache, *, ttl: float = 300.0) -> None:
+    def __init__(
+        self,
+        cache: SafeCache,
+        *,
+        ttl: float = 300.0,
+        memory_entries: int = 256,
+        memory_bytes: int = 16 * 2**20,
+    ) -> None:
         if not isinstance(cache, SafeCache):
             raise TypeError(f"cache must be a SafeCache, got {type(cache).__name__}")
         if isinstance(ttl, bool) or not isinstance(ttl, int | float) or ttl <= 0:
             raise ValueError(f"ttl={ttl!r} must be a positive number of seconds")
+        for name, bound in (("memory_entries", memory_entries), ("memory_bytes", memory_bytes)):
+            if isinstance(bound, bool) or not isinstance(bound, int) or bound < 0:
+                raise ValueError(f"{name}={bound!r} must be an int >= 0")
         self.cache = cache
         self.ttl = float(ttl)
+        self.memory_entries = memory_entries
+        self.memory_bytes = memory_bytes
+        self.memory_stats = MemoryStats()
+        self._held: OrderedDict[str, _Held] = OrderedDict()
+        self._held_bytes = 0
+        self._lock = threading.Lock()
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Copies (copy.deepcopy, pickle) reopen the directory; the memory stays behind.
+        return {
+            "cache": self.cache,
+            "ttl": self.ttl,
+            "memory_entries": self.memory_entries,
+            "memory_bytes": self.memory_bytes,
+        }
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(  # type: ignore[misc]
+            state["cache"],
+            ttl=state["ttl"],
+            memory_entries=state["memory_entries"],
+            memory_bytes=state["memory_bytes"],
+        )
 
     def epoch(self, scope: str, collection: str) -> str:
         """The current epoch token of ``collection`` (created if absent)."""
@@ -81,8 +153,32 @@ class QueryResultCache:
         return "result:" + cache_key(epoch=epoch, **fields)
 
     def get(self, key: str) -> Any | None:
-        """The cached JSON result, or None."""
-        return self.cache.get_json(key)
+        """The cached JSON result (a new object on every call: the caller owns it), or None."""
+        found = self._lookup(key)
+        if found is None:
+            return None
+        held, value = found
+        return _value(held.raw) if value is _UNREAD else value
+
+    def get_decoded(self, key: str, decode: Callable[[Any], T | None]) -> T | None:
+        """``decode(result)``, computed once per held entry; None when absent or when
+        ``decode`` returns None (an entry it cannot read is a miss).
+
+        The decoded object is shared by every later call with the same ``decode`` (pass the
+        same function each time): treat it as read-only and hand callers copies of it.
+        """
+        found = self._lookup(key)
+        if found is None:
+            return None
+        held, value = found
+        decoded = held.decoded.get(decode, _UNREAD)
+        if decoded is not _UNREAD:
+            return decoded  # type: ignore[return-value]
+        decoded = decode(_value(held.raw) if value is _UNREAD else value)
+        if decoded is not None:
+            with self._lock:
+                held.decoded[decode] = decoded
+        return decoded
 
     def put(self, key: str, value: Any, *, scope: str, collection: str, epoch: str) -> bool:
         """Store ``value`` only if ``epoch`` is still current; True if stored.
@@ -92,8 +188,81 @@ class QueryResultCache:
         """
         if self.epoch(scope, collection) != epoch:
             return False
-        self.cache.set_json(key, value, expire=self.ttl)
+        deadline = time.monotonic() + self.ttl
+        envelope = {"expires_at": time.time() + self.ttl, "value": value}
+        raw = json.dumps(envelope, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+        data = raw.encode("utf-8")
+        self.cache.set_bytes(key, data, expire=self.ttl)
+        self._hold(key, _Held(data, deadline))
         return True
 
+    def forget_memory(self) -> None:
+        """Drop every result held in this process (the disk entries stay)."""
+        with self._lock:
+            self._held.clear()
+            self._held_bytes = 0
 
-__all__ = ["QueryResultCache", "epoch_key"]
+    # -- the in-process layer ---------------------------------------------------------------
+    def _lookup(self, key: str) -> tuple[_Held, object] | None:
+        """The held entry of ``key``, else the disk entry (then held), with the result when
+        this call parsed it (`_UNREAD` otherwise); None if neither holds one."""
+        now = time.monotonic()
+        with self._lock:
+            held = self._held.get(key)
+            if held is not None and held.deadline > now:
+                self._held.move_to_end(key)
+                self.memory_stats.hits += 1
+                return held, _UNREAD
+            if held is not None:
+                self._drop(key)
+            self.memory_stats.misses += 1
+        raw = self.cache.get_bytes(key)
+        if raw is None:
+            return None
+        read = _read(raw, now)
+        if read is None:
+            return None  # the earlier format, damaged, or expired: recomputed and replaced
+        held = _Held(raw, read[0])
+        self._hold(key, held)
+        return held, read[1]
+
+    def _hold(self, key: str, held: _Held) -> None:
+        size = len(held.raw)
+        with self._lock:
+            if key in self._held:
+                self._drop(key)
+            if self.memory_entries == 0 or size > self.memory_bytes:
+                return
+            self._held[key] = held
+            self._held_bytes += size
+            while len(self._held) > self.memory_entries or self._held_bytes > self.memory_bytes:
+                self._drop(next(iter(self._held)))
+                self.memory_stats.evictions += 1
+
+    def _drop(self, key: str) -> None:
+        held = self._held.pop(key)
+        self._held_bytes -= len(held.raw)
+
+
+def _value(raw: bytes) -> Any:
+    """The result in a stored envelope (checked by `_read` when it was read from disk)."""
+    return json.loads(raw)["value"]
+
+
+def _read(raw: bytes, now: float) -> tuple[float, object] | None:
+    """The monotonic deadline and the result of a stored envelope; None if ``raw`` is not
+    one or has expired (``now``: the caller's ``time.monotonic()``)."""
+    try:
+        envelope = json.loads(raw)
+    except ValueError:  # UnicodeDecodeError included
+        return None
+    if type(envelope) is not dict or envelope.keys() != _ENVELOPE_KEYS:
+        return None
+    expires_at = envelope["expires_at"]
+    if type(expires_at) is not float:
+        return None
+    left = expires_at - time.time()
+    return (now + left, envelope["value"]) if left > 0 else None
+
+
+__all__ = ["MemoryStats", "QueryResultCache", "epoch_key"]

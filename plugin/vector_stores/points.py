@@ -145,10 +145,30 @@ def build_points(
     return points
 
 
+# ``_node_type`` values ``metadata_dict_to_node`` reads as another class than TextNode.
+_OTHER_NODE_TYPES = frozenset({"Node", "IndexNode", "ImageNode"})
+
+
 def node_from_payload(
     point_id: object, payload: dict[str, Any], text_key: str = "text"
 ) -> BaseNode:
-    """The node stored in ``payload`` (LlamaIndex layout; legacy layouts too)."""
+    """The node stored in ``payload`` (LlamaIndex layout; legacy layouts too).
+
+    A ``TextNode`` is validated straight from its JSON by pydantic (about twice as fast as
+    ``metadata_dict_to_node``'s ``json.loads`` and ``TextNode(**data)``, the same node);
+    ``TextNode.__init__``'s only extra, a ``text_resource`` argument, and every other class
+    take LlamaIndex's path.
+    """
+    content = payload.get("_node_content")
+    if (
+        type(content) is str
+        and payload.get("_node_type") not in _OTHER_NODE_TYPES
+        and "text_resource" not in content
+    ):
+        try:
+            return TextNode.model_validate_json(content)
+        except ValueError:  # pydantic's ValidationError included: LlamaIndex's path decides
+            pass
     try:
         return metadata_dict_to_node(payload)
     except (ValueError, KeyError, TypeError):

@@ -6,6 +6,8 @@ MiniLM model behind a counting `BaseEmbedding` subclass (a hit must not embed th
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -258,6 +260,7 @@ def test_a_corrupt_entry_is_a_miss(setup: Setup, bad: Any, fused_events: list[st
     key = cache.key(epoch, **fields)
     assert cache.get(key) is not None, "the test must overwrite the real entry"
     cache.cache.set_json(key, bad)
+    cache.forget_memory()  # the entry as another process (or this one, restarted) finds it
     embedded = setup.embed.queries
     assert as_data(retriever.retrieve(QUESTION)) == expected
     assert setup.embed.queries == embedded + 1
@@ -284,9 +287,46 @@ def test_returned_nodes_are_never_shared(setup: Setup) -> None:
     a, b = retriever.retrieve(QUESTION), retriever.retrieve(QUESTION)
     assert all(x.node is not y.node for x, y in zip(a, b, strict=True))
     a[0].node.metadata["fusion"]["score"] = -1.0
+    a[0].node.metadata["fusion"]["sources"]["bm25"]["rank"] = 99
+    a[0].node.metadata["added"] = {"by": ["caller"]}
     a[0].node.set_content("changed by the caller")
+    a[0].node.excluded_llm_metadata_keys.clear()
+    a[0].node.relationships[NodeRelationship.SOURCE].metadata["x"] = 1
+    a[0].node.relationships[NodeRelationship.SOURCE].node_id = "another document"
+    del a[1].node.relationships[NodeRelationship.SOURCE]
     a[0].score = 123.0
+    a.pop()
+    assert as_data(b) == expected
     assert as_data(retriever.retrieve(QUESTION)) == expected
+    assert as_data(retriever.retrieve(QUESTION)) == expected
+
+
+def test_a_hit_is_served_from_memory_until_another_process_writes(
+    setup: Setup, fused_events: list[str]
+) -> None:
+    retriever = setup.retriever()
+    expected = as_data(retriever.retrieve(QUESTION))
+    cache = setup.store.query_cache
+    assert cache is not None
+    held = cache.memory_stats.hits
+    assert as_data(retriever.retrieve(QUESTION)) == expected
+    assert cache.memory_stats.hits == held + 1 and fused_events == ["miss", "hit"]
+    script = (
+        "import sys\n"
+        "from ragdrop.cache import QueryResultCache, SafeCache\n"
+        "qc = QueryResultCache(SafeCache(sys.argv[1], namespace='queries'))\n"
+        "qc.bump(sys.argv[2], sys.argv[3])\n"
+    )
+    scope = FusedResultCache(setup.store).scope()
+    subprocess.run(
+        [sys.executable, "-c", script, str(setup.cache_dir), scope, "docs"],
+        check=True,
+        timeout=120,
+    )
+    embedded = setup.embed.queries
+    assert as_data(retriever.retrieve(QUESTION)) == expected
+    assert setup.embed.queries == embedded + 1, "a write elsewhere must make it a miss"
+    assert fused_events[-1] == "miss"
 
 
 def test_no_cache_dir_means_no_caching(tmp_path: Path, embed_model: Any, fixture_documents):
