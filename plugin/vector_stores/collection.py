@@ -9,16 +9,30 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Protocol
+
+from llama_index.core.vector_stores.types import VectorStoreQueryResult
 
 from ragdrop.cache.query_cache import QueryResultCache
 from ragdrop.core.protocols import WriteEvent, WriteKind, WriteListener
 from ragdrop.observability.stages import Stage, stage
 from ragdrop.vector_stores.calls import Call, Op, Parallel
 from ragdrop.vector_stores.client_watch import LAYOUT_METHODS
+from ragdrop.vector_stores.points import result_from_json
 from ragdrop.vector_stores.settings import CollectionLayout, CollectionSettings, read_layout
 
 logger = logging.getLogger(__name__)
+
+
+def _decode_result(data: object, text_key: str) -> VectorStoreQueryResult | None:
+    """A cached query result rebuilt once, to copy from (None: unreadable, a miss)."""
+    if not isinstance(data, dict):
+        return None
+    try:
+        return result_from_json(data, text_key)
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 class StoreFields(Protocol):
@@ -76,6 +90,8 @@ class CollectionState:
         # a copy's write through the same client is not foreign to the original.
         self.write_owner: object = object()
         self._checked_at = float("-inf")
+        # One decoder per store (the query cache keeps what each decoder made, per entry).
+        self.decode_result = partial(_decode_result, text_key=fields.text_key)
         self.foreign_errors = 0
 
     @property

@@ -126,8 +126,9 @@ def query_filter(
 ) -> qm.Filter | None:
     """The filter of a `VectorStoreQuery`: metadata filters, ``doc_ids`` and node ids.
 
-    ``doc_ids=[]`` or ``point_ids=[]`` keeps no node, as in LlamaIndex's ``SimpleVectorStore``
-    (its Qdrant store reads an empty list as "no constraint"); ``None`` constrains nothing.
+    ``doc_ids=[]`` or ``point_ids=[]`` keeps no node (deleting or reading "these ids" when
+    there are none touches nothing); ``None`` constrains nothing. A query reads an empty list
+    as no constraint before it gets here, as LlamaIndex's Qdrant store does (`reads.query_op`).
     """
     must: list[qm.Condition] = []
     if doc_ids is not None:

@@ -18,6 +18,7 @@ from llama_index.core.vector_stores.types import (
 )
 from qdrant_client.http import models as qm
 
+from ragdrop.cache.node_copies import fresh_copy
 from ragdrop.core import validation as check
 from ragdrop.observability.stages import Stage, stage
 from ragdrop.vector_stores.calls import Call, Op
@@ -76,6 +77,15 @@ def _mmr_pick(
     return [points[i] for i in picked]
 
 
+def copy_result(template: VectorStoreQueryResult) -> VectorStoreQueryResult:
+    """A result sharing nothing mutable with ``template`` (a decoded cache entry)."""
+    return VectorStoreQueryResult(
+        nodes=None if template.nodes is None else [fresh_copy(n) for n in template.nodes],
+        similarities=None if template.similarities is None else list(template.similarities),
+        ids=None if template.ids is None else list(template.ids),
+    )
+
+
 def query_op(
     state: CollectionState,
     query: VectorStoreQuery,
@@ -93,10 +103,10 @@ def query_op(
         mmr = mmr_options(kwargs, query.similarity_top_k)
     flt = check.instance("qdrant_filters", kwargs.get("qdrant_filters"), qm.Filter, allow_none=True)
     if flt is None:
-        node_point_ids = (
-            [point_id_for(n) for n in query.node_ids] if query.node_ids is not None else None
-        )
-        flt = query_filter(query.filters, query.doc_ids, node_point_ids)
+        # An empty id list constrains nothing here, as in LlamaIndex's QdrantVectorStore:
+        # VectorStoreIndex.as_retriever() passes node_ids=[] when the store holds the text.
+        node_point_ids = [point_id_for(n) for n in query.node_ids] if query.node_ids else None
+        flt = query_filter(query.filters, query.doc_ids or None, node_point_ids)
     params = search_params(dict(kwargs), state.fields.settings)
     if state.local:
         params = None  # local mode searches exactly and warns on every query with params
@@ -118,9 +128,9 @@ def query_op(
                 mmr=mmr,
             )
             key = cache.key(epoch, **fields)
-            hit = cache.get(key)
+            hit = cache.get_decoded(key, state.decode_result)
         if hit is not None:
-            return result_from_json(hit, state.fields.text_key)
+            return copy_result(hit)
     with stage(Stage.VECTOR):
         sparse = _sparse_query(query, sparse_query_fn)
         layout, response = yield from state.with_layout(

@@ -140,9 +140,9 @@ DOC_ID_CASES = [
     ("one", ["doc-a"], [0, 1], M.DEFAULT),
     ("two", ["doc-a", "doc-c"], [0, 1, 4, 5], M.DEFAULT),
     ("missing", ["missing"], [], M.DEFAULT),
-    ("empty", [], [], M.DEFAULT),
+    ("empty", [], [0, 1, 2, 3, 4, 5], M.DEFAULT),
     ("one-mmr", ["doc-c"], [4, 5], M.MMR),
-    ("empty-mmr", [], [], M.MMR),
+    ("empty-mmr", [], [0, 1, 2, 3, 4, 5], M.MMR),
 ]
 
 
@@ -157,10 +157,8 @@ async def test_doc_ids_constrain_documents(
     expected: list[int],
     mode: VectorStoreQueryMode,
 ) -> None:
-    """``doc_ids`` keeps the nodes of those documents; an empty list keeps none (LlamaIndex's
-    ``SimpleVectorStore``), in every mode."""
-    if doc_ids == []:
-        llama_fails(request, impl, "doc_ids=[] is read as 'no constraint' (every node)")
+    """``doc_ids`` keeps the nodes of those documents, in every mode; an empty list constrains
+    nothing (LlamaIndex's ``QdrantVectorStore``; see `test_empty_node_ids_constrain_nothing`)."""
     query = dense(Q2, top_k=10, doc_ids=doc_ids, mode=mode)
     assert set(await reader.ids(query)) == {uid(i) for i in expected}
 
@@ -170,12 +168,11 @@ async def test_node_ids_constrain_the_search(reader: Contract) -> None:
     assert await reader.ids(query) == [uid(2), uid(4)]
 
 
-async def test_empty_node_ids_keep_no_node(
-    request: pytest.FixtureRequest, impl: str, reader: Contract
-) -> None:
-    """``node_ids=[]`` keeps no node (``SimpleVectorStore``: the ids allowed are none)."""
-    llama_fails(request, impl, "node_ids=[] is read as 'no constraint' (every node)")
-    assert await reader.ids(dense(Q1, node_ids=[])) == []
+async def test_empty_node_ids_constrain_nothing(reader: Contract) -> None:
+    """``node_ids=[]`` constrains nothing, as in LlamaIndex's ``QdrantVectorStore``:
+    ``VectorStoreIndex.as_retriever()`` passes the index's node ids, an empty list when the
+    store holds the text, so reading it as "no node" would answer every such query empty."""
+    assert len(await reader.ids(dense(Q1, top_k=10, node_ids=[]))) == 6
 
 
 async def test_doc_ids_node_ids_and_filters_intersect(reader: Contract) -> None:

@@ -53,6 +53,27 @@ def test_repeated_query_is_served_from_cache(
     assert all(n.metadata["colour"] == "blue" for n in filtered.nodes)
 
 
+def test_cached_results_share_nothing_with_the_caller(
+    qdrant_client: Any, nodes: list[TextNode], tmp_path: Path
+) -> None:
+    store = CachedQdrantVectorStore("c", client=qdrant_client, cache_dir=tmp_path)
+    store.add(nodes)
+    store.query(_q(nodes[0].embedding))
+    first = store.query(_q(nodes[0].embedding))  # from the cache
+    assert first.nodes and first.ids and first.similarities
+    before = [(n.node_id, n.get_content(), dict(n.metadata)) for n in first.nodes]
+    ids, sims = list(first.ids), list(first.similarities)
+    for node in first.nodes:
+        node.metadata["colour"] = "changed"
+        node.set_content("changed")
+    first.ids.reverse()
+    first.similarities.clear()
+    again = store.query(_q(nodes[0].embedding))
+    assert again.nodes is not None
+    assert [(n.node_id, n.get_content(), dict(n.metadata)) for n in again.nodes] == before
+    assert again.ids == ids and again.similarities == sims
+
+
 def test_write_through_another_instance_invalidates(
     qdrant_client: Any, nodes: list[TextNode], tmp_path: Path
 ) -> None:
