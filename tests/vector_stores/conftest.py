@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
 import numpy as np
 import pytest
 from llama_index.core.schema import NodeRelationship, RelatedNodeInfo, TextNode
+from qdrant_client import QdrantClient
+
+from ragdrop.qdrant_edge import EdgeQdrantClient
 
 DIM = 16
 
@@ -40,3 +47,17 @@ def make_nodes(n: int, *, seed: int = 0, doc_of: int = 3) -> list[TextNode]:
 @pytest.fixture()
 def nodes() -> list[TextNode]:
     return make_nodes(30)
+
+
+@pytest.fixture(params=["memory", "disk", "edge"])
+def client(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
+    """A fresh client on each engine: qdrant-client ``:memory:``, an on-disk local-mode path
+    and Qdrant Edge (closed afterwards)."""
+    if request.param == "memory":
+        made: Any = QdrantClient(location=":memory:")
+    elif request.param == "disk":
+        made = QdrantClient(path=str(tmp_path / "qdrant"))
+    else:
+        made = EdgeQdrantClient(path=tmp_path / "edge")
+    yield made
+    made.close()

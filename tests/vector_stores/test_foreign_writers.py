@@ -20,7 +20,6 @@ import gc
 import time
 import uuid
 import weakref
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -34,23 +33,10 @@ from qdrant_client import AsyncQdrantClient, QdrantClient
 from qdrant_client.http import models as qm
 
 from ragdrop.core.protocols import WriteEvent
-from ragdrop.qdrant_edge import EdgeQdrantClient
 from ragdrop.retrievers import HybridRetriever
 from ragdrop.vector_stores import CachedQdrantVectorStore
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(params=["memory", "disk", "edge"])
-def client(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
-    if request.param == "memory":
-        qdrant: Any = QdrantClient(location=":memory:")
-    elif request.param == "disk":
-        qdrant = QdrantClient(path=str(tmp_path / "qdrant"))
-    else:
-        qdrant = EdgeQdrantClient(path=tmp_path / "edge")
-    yield qdrant
-    qdrant.close()
 
 
 def _uid(i: int) -> str:

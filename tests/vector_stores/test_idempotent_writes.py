@@ -7,7 +7,6 @@ Run on Qdrant ``:memory:``, an on-disk local-mode path and Qdrant Edge.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,28 +17,14 @@ from llama_index.core import Document, StorageContext, VectorStoreIndex
 from llama_index.core.schema import BaseNode, TextNode
 from llama_index.core.vector_stores.types import VectorStoreQuery
 from llama_index.vector_stores.qdrant import QdrantVectorStore
-from qdrant_client import QdrantClient
 
 from ragdrop.node_parsers import FixedSizeNodeParser
-from ragdrop.qdrant_edge import EdgeQdrantClient
 from ragdrop.retrievers import HybridRetriever
 from ragdrop.retrievers.bm25.retriever import BM25Retriever
 from ragdrop.retrievers.store_sync import load_or_build_bm25
 from ragdrop.vector_stores import CachedQdrantVectorStore
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(params=["memory", "disk", "edge"])
-def client(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
-    if request.param == "memory":
-        qdrant: Any = QdrantClient(location=":memory:")
-    elif request.param == "disk":
-        qdrant = QdrantClient(path=str(tmp_path / "qdrant"))
-    else:
-        qdrant = EdgeQdrantClient(path=tmp_path / "edge")
-    yield qdrant
-    qdrant.close()
 
 
 def _add(store: CachedQdrantVectorStore, nodes: list[TextNode], mode: str) -> list[str]:

@@ -25,10 +25,8 @@ from llama_index.core.vector_stores.types import (
     VectorStoreQuery,
     VectorStoreQueryMode,
 )
-from qdrant_client import QdrantClient
 from qdrant_client.http import models as qm
 
-from ragdrop.qdrant_edge import EdgeQdrantClient
 from ragdrop.vector_stores import CachedQdrantVectorStore
 from ragdrop.vector_stores.mmr import mmr_options, mmr_select
 from ragdrop.vector_stores.points import point_id_for
@@ -74,18 +72,6 @@ def _corpus() -> list[TextNode]:
         )
         for i, (topic, vector, colour) in enumerate(nodes)
     ]
-
-
-@pytest.fixture(params=["memory", "path", "edge"])
-def client(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
-    if request.param == "memory":
-        made: Any = QdrantClient(location=":memory:")
-    elif request.param == "path":
-        made = QdrantClient(path=str(tmp_path / "qdrant"))
-    else:
-        made = EdgeQdrantClient(path=tmp_path / "edge")
-    yield made
-    made.close()
 
 
 @pytest.fixture()
