@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from llama_index.core.base.embeddings.base import BaseEmbedding
-from llama_index.core.schema import MetadataMode, NodeWithScore
+from llama_index.core.schema import BaseNode, MetadataMode, NodeWithScore
 
 # Sentence ends: ., ! or ? (also CJK full stops) followed by space; blank lines too. A few
 # abbreviations ("e.g.", "i.e.", "etc.") do not end a sentence.
@@ -29,19 +29,48 @@ class Candidate:
     position: int
 
 
+def _quotable(node: BaseNode) -> Iterator[tuple[int, str]]:
+    """(position, sentence) for each sentence of ``node`` long enough to stand alone."""
+    text = node.get_content(metadata_mode=MetadataMode.NONE)
+    for pos, raw in enumerate(_SENTENCE_END.split(text)):
+        sentence = " ".join(raw.split())
+        if len(sentence) >= _MIN_SENTENCE_CHARS and not _RULE.search(sentence):
+            yield pos, sentence
+
+
 def candidate_sentences(nodes: Sequence[NodeWithScore], max_passages: int) -> list[Candidate]:
     """Sentences of the top passages long enough to stand alone as an answer."""
     out: list[Candidate] = []
     seen: set[str] = set()  # overlapping chunks repeat sentences
     for rank, item in enumerate(nodes[:max_passages], start=1):
-        text = item.node.get_content(metadata_mode=MetadataMode.NONE)
-        for pos, raw in enumerate(_SENTENCE_END.split(text)):
-            sentence = " ".join(raw.split())
-            if len(sentence) < _MIN_SENTENCE_CHARS or _RULE.search(sentence) or sentence in seen:
-                continue
-            seen.add(sentence)
-            out.append(Candidate(sentence, rank, pos))
+        for pos, sentence in _quotable(item.node):
+            if sentence not in seen:
+                seen.add(sentence)
+                out.append(Candidate(sentence, rank, pos))
     return out
+
+
+def answer_sentences(
+    nodes: Sequence[BaseNode],
+    tokenizer: Callable[..., Mapping[str, list[list[int]]]] | None = None,
+) -> list[str]:
+    """Every sentence of ``nodes`` that `candidate_sentences` may pick, once each, shortest
+    first: what ingestion embeds ahead of questions so the answer step finds them cached.
+
+    Args:
+        nodes: the chunks being ingested.
+        tokenizer: the embedding model's Hugging Face tokenizer, to order by tokens;
+            ``None`` orders by characters.
+
+    Shortest first because a batch pads to its longest text: the pydoc topics' sentences
+    (88k tokens) pad to 96k in token order, 179k in character order; in reading order they
+    embed ~1.7x slower than in character order.
+    """
+    unique = sorted({s for node in nodes for _, s in _quotable(node)}, key=lambda s: (len(s), s))
+    if tokenizer is None or not unique:
+        return unique
+    ids = tokenizer(unique, add_special_tokens=False)["input_ids"]
+    return [unique[i] for i in sorted(range(len(unique)), key=lambda i: len(ids[i]))]
 
 
 def select_sentences(

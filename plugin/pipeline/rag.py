@@ -14,13 +14,14 @@ from llama_index.core.schema import BaseNode, MetadataMode, NodeWithScore, Query
 from llama_index.core.vector_stores.types import MetadataFilters
 from tqdm import tqdm
 
+from ragdrop.cache import CachedEmbedding
 from ragdrop.core.locks import DataDirLock
 from ragdrop.core.protocols import NotifyingStore, WriteListener
 from ragdrop.core.validation import is_int
 from ragdrop.observability.health import HealthMonitor, HealthReport
 from ragdrop.observability.sources import IndexStats
 from ragdrop.observability.stages import Stage, record_stages, stage
-from ragdrop.pipeline.answer import extractive_answer
+from ragdrop.pipeline.answer import answer_sentences, extractive_answer
 from ragdrop.pipeline.components import Components, build_components, build_retriever
 from ragdrop.pipeline.config import PipelineConfig
 from ragdrop.pipeline.health import readiness_checks
@@ -135,6 +136,8 @@ class RagPipeline:
         progress: bool = False,
         prune: bool = False,
         on_batch: Callable[[int], None] | None = None,
+        *,
+        warm_answers: bool = True,
     ) -> IngestReport:
         """Index ``documents``; unchanged ones (same content hash) are not re-embedded.
 
@@ -143,6 +146,10 @@ class RagPipeline:
             progress: show a progress bar.
             prune: delete indexed documents that are not in ``documents``.
             on_batch: called with the number of documents finished after each batch.
+            warm_answers: also embed the sentences the extractive answer may quote into the
+                embedding cache, so that answering reads them instead of running the model
+                (issue 17: 190-780 ms per question before, a few ms after). Costs ingest
+                time; skipped when the cache is off or an LLM writes the answers.
 
         Interrupting this (Ctrl-C, a crash) is safe: documents are recorded as done only
         after their points are written, and redone (old points deleted first) next time.
@@ -150,6 +157,8 @@ class RagPipeline:
         switched in only once complete (`ragdrop.pipeline.rebuild`).
         """
         start = time.perf_counter()
+        if not isinstance(warm_answers, bool):
+            raise TypeError(f"warm_answers must be True or False, got {warm_answers!r}")
         for doc in documents:
             # Checked before anything changes: the store would refuse them only after
             # the document's old points were deleted.
@@ -201,7 +210,9 @@ class RagPipeline:
         try:
             for i in range(0, len(todo), cfg.ingest_batch_size):
                 batch = todo[i : i + cfg.ingest_batch_size]
-                report.nodes_written += self._ingest_batch(parts, manifest, batch, hashes)
+                report.nodes_written += self._ingest_batch(
+                    parts, manifest, batch, hashes, warm_answers
+                )
                 report.documents.extend(d.id_ for d in batch)
                 if bar is not None:
                     bar.update(len(batch))
@@ -245,6 +256,7 @@ class RagPipeline:
         manifest: IngestManifest,
         batch: Sequence[Document],
         hashes: dict[str, str],
+        warm_answers: bool,
     ) -> int:
         ids = [d.id_ for d in batch]
         # Forget first: if we die after deleting points, the manifest must not claim them.
@@ -257,12 +269,25 @@ class RagPipeline:
                 vectors = parts.embed_model.get_text_embedding_batch(
                     [n.get_content(metadata_mode=MetadataMode.EMBED) for n in nodes]
                 )
+                if warm_answers:
+                    self._warm_answers(parts, nodes)
             for node, vector in zip(nodes, vectors, strict=True):
                 node.embedding = vector
             with stage(Stage.UPSERT):
                 parts.vector_store.add(nodes)
         manifest.record({doc_id: hashes[doc_id] for doc_id in ids})
         return len(nodes)
+
+    @staticmethod
+    def _warm_answers(parts: Components, nodes: Sequence[BaseNode]) -> None:
+        # Only a cache keeps the vectors until a question needs them; an LLM never reads them.
+        embed = parts.embed_model
+        if not isinstance(embed, CachedEmbedding) or _llm_configured():
+            return
+        tokenizer = embed.tokenizer
+        embed.get_text_embedding_batch(
+            answer_sentences(nodes, tokenizer if callable(tokenizer) else None)
+        )
 
     def _optimize(self, parts: Components) -> None:
         # Qdrant Edge builds its HNSW index only when asked; servers and local mode need not.
