@@ -52,7 +52,7 @@ types: $(STAMP)
 # Every docstring example of both packages runs. Examples write under tempfile.mkdtemp();
 # TMPDIR points that at one folder removed afterwards, so runs leave nothing in /tmp.
 doctest: $(STAMP)
-	tmp=$$(mktemp -d) && TMPDIR=$$tmp $(PY) -m pytest --doctest-modules --pyargs \
+	tmp=$$(mktemp -d) && TMPDIR=$$tmp RAGDROP_ONNX_DIR=$$tmp/onnx $(PY) -m pytest --doctest-modules --pyargs \
 		ragdrop ragdrop.retrievers; status=$$?; rm -rf $$tmp; exit $$status
 
 pytest: $(STAMP)

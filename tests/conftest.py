@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# The ONNX export of the embedding model (the default backend) goes to a folder of this run,
+# shared by every test and the CLI processes they start, never to the user's ~/.cache.
+if "RAGDROP_ONNX_DIR" not in os.environ:
+    _ONNX_DIR = tempfile.mkdtemp(prefix="ragdrop-test-onnx-")
+    os.environ["RAGDROP_ONNX_DIR"] = _ONNX_DIR
+    atexit.register(shutil.rmtree, _ONNX_DIR, True)
 
 from collections.abc import Iterator  # noqa: E402
 from pathlib import Path  # noqa: E402

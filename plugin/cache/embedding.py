@@ -31,6 +31,7 @@ _NOT_IDENTITY = {
     "embeddings_cache",
     "rate_limiter",
     "device",
+    "onnx_dir",  # where an ONNX export is kept, not what it computes (the backend is kept)
 }
 
 

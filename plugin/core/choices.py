@@ -20,14 +20,21 @@ EMBEDDED_ENGINES: tuple[EmbeddedEngine, ...] = get_args(EmbeddedEngine)
 FusionMode = Literal["client", "qdrant"]
 FUSION_MODES: tuple[str, ...] = get_args(FusionMode)
 
+# What runs the embedding model (`ragdrop.embeddings.SentenceTransformerEmbedding`): "auto"
+# is ONNX Runtime when it imports, else torch; "onnx-int8" is opt-in (outputs differ).
+EmbedBackend = Literal["auto", "onnx", "onnx-int8", "torch"]
+EMBED_BACKENDS: tuple[str, ...] = get_args(EmbedBackend)
+
 # How it fuses (`ragdrop.retrievers.fusion`).
 FusionMethod = Literal["zscore", "dbsf", "minmax", "rrf"]
 FUSION_METHODS: tuple[str, ...] = get_args(FusionMethod)
 
 __all__ = [
     "EMBEDDED_ENGINES",
+    "EMBED_BACKENDS",
     "FUSION_METHODS",
     "FUSION_MODES",
+    "EmbedBackend",
     "EmbeddedEngine",
     "FusionMethod",
     "FusionMode",

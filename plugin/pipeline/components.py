@@ -103,7 +103,11 @@ def build_components(config: PipelineConfig, lock: DataDirLock | None = None) ->
 
 def build_embed_model(config: PipelineConfig) -> BaseEmbedding:
     """The embedding model for documents and questions (disk-cached when ``config.cache``)."""
-    model = SentenceTransformerEmbedding(model_name=config.embed_model)
+    model = SentenceTransformerEmbedding(
+        model_name=config.embed_model,
+        backend=config.embed_backend,
+        onnx_dir=config.cache_dir / "onnx",
+    )
     if not config.cache:
         return model
     return CachedEmbedding(embed_model=model, cache_dir=config.cache_dir)

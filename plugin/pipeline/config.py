@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from ragdrop.core.choices import EmbeddedEngine, FusionMode
+from ragdrop.core.choices import EmbedBackend, EmbeddedEngine, FusionMode
 from ragdrop.core.validation import Int
 
 ChunkingMode = Literal["fixed", "semantic"]
@@ -36,6 +36,12 @@ class PipelineConfig(BaseModel):
     )
     embed_model: str = Field(
         default="sentence-transformers/all-MiniLM-L6-v2", description="Embedding model."
+    )
+    embed_backend: EmbedBackend = Field(
+        default="auto",
+        description="What runs the embedding model: onnx (exported once under the cache dir), "
+        "onnx-int8 (quantized: faster, slightly different vectors), torch, or auto (onnx when "
+        "onnxruntime imports, else torch).",
     )
     chunking: ChunkingMode = Field(default="fixed", description="Node parser.")
     chunk_size: Int | None = Field(

@@ -238,6 +238,10 @@ def readiness_checks(
     def load_models() -> str:
         parts = opened()
         loaded = [check_model_loads(parts.embed_model)]
+        inner = getattr(parts.embed_model, "embed_model", parts.embed_model)  # under a cache
+        backend = getattr(inner, "backend", None)
+        if backend is not None:
+            loaded[0] += f" (backend {backend})"
         for post in parts.postprocessors:
             if callable(getattr(post, "warm_up", None)):
                 loaded.append(check_model_loads(post))
