@@ -5,6 +5,7 @@ One function per role, so each component swaps in at exactly one place.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +22,7 @@ from ragdrop.cache import CachedEmbedding
 from ragdrop.core.files import private_dir
 from ragdrop.core.locks import DataDirLock
 from ragdrop.embeddings import SentenceTransformerEmbedding
+from ragdrop.embeddings.backends import ONNX_DIR_ENV
 from ragdrop.node_parsers import FixedSizeNodeParser, SemanticNodeParser
 from ragdrop.pipeline.config import PipelineConfig
 from ragdrop.pipeline.restore import recover_data_dir
@@ -103,10 +105,13 @@ def build_components(config: PipelineConfig, lock: DataDirLock | None = None) ->
 
 def build_embed_model(config: PipelineConfig) -> BaseEmbedding:
     """The embedding model for documents and questions (disk-cached when ``config.cache``)."""
+    # ONNX exports live beside the other caches, unless RAGDROP_ONNX_DIR names one folder for
+    # every data dir (an export is ~90 MB and ~10 s of work per model).
+    shared = os.environ.get(ONNX_DIR_ENV, "").strip()
     model = SentenceTransformerEmbedding(
         model_name=config.embed_model,
         backend=config.embed_backend,
-        onnx_dir=config.cache_dir / "onnx",
+        onnx_dir=shared or config.cache_dir / "onnx",
     )
     if not config.cache:
         return model
