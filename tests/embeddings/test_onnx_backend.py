@@ -26,11 +26,24 @@ from ragdrop.embeddings import SentenceTransformerEmbedding, bundled_minilm_path
 from ragdrop.embeddings.onnx_cache import cached_onnx_model, export_folder, load_verified
 from ragdrop.embeddings.onnx_export import export_transformer, source_identity
 from ragdrop.pipeline import PipelineConfig, RagPipeline
-from tests.conftest import FIXTURE_TEXTS
 
 pytestmark = pytest.mark.integration
 
 NAME = "sentence-transformers/all-MiniLM-L6-v2"
+FIXTURE_TEXTS = {
+    "qdrant": (
+        "Qdrant is a vector database written in Rust. It stores points with vectors and "
+        "payloads. Collections can be sharded across nodes and replicated for availability."
+    ),
+    "bm25": (
+        "BM25 is a ranking function used by search engines. It scores documents by term "
+        "frequency and inverse document frequency."
+    ),
+    "cooking": (
+        "To bake bread, mix flour, water, salt and yeast. Knead the dough for ten minutes. "
+        "Let it rise for an hour, shape it, and bake it at 230 degrees Celsius."
+    ),
+}
 LONG = " ".join(FIXTURE_TEXTS.values()) * 6  # ~600 words: truncated at max_seq_length
 TEXTS = [
     *FIXTURE_TEXTS.values(),
