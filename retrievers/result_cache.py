@@ -69,7 +69,7 @@ class FusedResultCache:
     def __init__(self, store: CachedQdrantVectorStore) -> None:
         self.store = store
         self._scope: str | None = None
-        # The last embedding model keyed and its identity (a pydantic dump costs ~50 µs).
+        # The last embedding model keyed and its identity (a pydantic dump per question would be waste).
         self._model: tuple[BaseEmbedding, str] | None = None
 
     @property

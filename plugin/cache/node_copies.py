@@ -2,10 +2,9 @@
 
 A cache that keeps decoded nodes in memory must hand every caller its own objects: callers
 mutate what they get (provenance records in ``metadata``, ``set_content``, scores).
-``model_copy(deep=True)`` is safe but costs ~19 µs per node (``copy.deepcopy`` machinery),
-more than rebuilding the node from JSON; `fresh_copy` copies exactly the containers a
-``TextNode``, a ``RelatedNodeInfo`` and a ``NodeWithScore`` hold (measured ~5 µs per
-fused-result node) and falls back to the deep copy for any other class, or for one whose
+``model_copy(deep=True)`` is safe but walks every field with ``copy.deepcopy``'s machinery;
+`fresh_copy` copies exactly the containers a ``TextNode``, a ``RelatedNodeInfo`` and a
+``NodeWithScore`` hold and falls back to the deep copy for any other class, or for one whose
 fields are not the ones listed here (a LlamaIndex upgrade that adds a field is copied
 deeply, never shared).
 

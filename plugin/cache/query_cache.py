@@ -104,7 +104,7 @@ class QueryResultCache:
         self._lock = threading.Lock()
 
     def __getstate__(self) -> dict[str, Any]:
-        # Copies (copy.deepcopy, pickle) reopen the directory; the memory stays behind.
+        # A copy (copy.deepcopy) shares the directory; the in-memory layer stays behind.
         return {
             "cache": self.cache,
             "ttl": self.ttl,

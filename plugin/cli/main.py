@@ -59,27 +59,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _loaded_error(module: str, name: str) -> type[BaseException] | None:
+    """Exception class ``name`` of ``module`` if a command imported that module (an error of
+    a module that was never imported cannot have been raised)."""
+    error = getattr(sys.modules.get(module), name, None)
+    return error if isinstance(error, type) and issubclass(error, BaseException) else None
+
+
 def runtime_errors() -> tuple[type[BaseException], ...]:
-    """The environment's faults: ours, and the engines' that a command has loaded (an error
-    of a module that was never imported cannot have been raised)."""
-    found: list[type[BaseException]] = [DataDirBusyError]
-    for module, name in _RUNTIME_ERROR_NAMES:
-        loaded = sys.modules.get(module)
-        error = getattr(loaded, name, None) if loaded is not None else None
-        if isinstance(error, type) and issubclass(error, BaseException):
-            found.append(error)
-    return tuple(found)
-
-
-def _is_api_error(exc: BaseException) -> bool:
-    loaded = sys.modules.get("qdrant_client.http.exceptions")
-    error = getattr(loaded, "ApiException", None) if loaded is not None else None
-    return isinstance(error, type) and isinstance(exc, error)
+    """The environment's faults: ours, and the engines' that a command has loaded."""
+    loaded = (_loaded_error(module, name) for module, name in _RUNTIME_ERROR_NAMES)
+    return (DataDirBusyError, *(error for error in loaded if error is not None))
 
 
 def error_line(exc: BaseException) -> str:
     """One line naming what failed and the fix (the library's messages carry the fix)."""
-    if _is_api_error(exc):
+    api_error = _loaded_error("qdrant_client.http.exceptions", "ApiException")
+    if api_error is not None and isinstance(exc, api_error):
         return (
             f"Qdrant refused the request ({' '.join(str(exc).split())}); check that Qdrant "
             "runs at --qdrant-url and that --qdrant-api-key is right"

@@ -62,9 +62,8 @@ def answer_sentences(
         tokenizer: the embedding model's Hugging Face tokenizer, to order by tokens;
             ``None`` orders by characters.
 
-    Shortest first because a batch pads to its longest text: the pydoc topics' sentences
-    (88k tokens) pad to 96k in token order, 179k in character order; in reading order they
-    embed ~1.7x slower than in character order.
+    Shortest first because a batch pads to its longest text: sentences of similar length
+    share a batch, so little of a batch is padding.
     """
     unique = sorted({s for node in nodes for _, s in _quotable(node)}, key=lambda s: (len(s), s))
     if tokenizer is None or not unique:

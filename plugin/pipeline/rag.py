@@ -148,8 +148,7 @@ class RagPipeline:
             on_batch: called with the number of documents finished after each batch.
             warm_answers: also embed the sentences the extractive answer may quote into the
                 embedding cache, so that answering reads them instead of running the model
-                (issue 17: 190-780 ms per question before, a few ms after). Costs ingest
-                time; skipped when the cache is off or an LLM writes the answers.
+                (``benchmarks/answer_step.py`` prints both times). Costs ingest time; skipped when the cache is off or an LLM writes the answers.
 
         Interrupting this (Ctrl-C, a crash) is safe: documents are recorded as done only
         after their points are written, and redone (old points deleted first) next time.

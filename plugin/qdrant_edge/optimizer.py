@@ -6,14 +6,13 @@ server's optimizer would run: after a write burst has been quiet for ``idle_s``,
 long burst once the unindexed points reach ``max(max_unindexed, growth * indexed)``. Unindexed
 points are searched exactly, so recall never drops below the index's while points wait.
 
-Measured on qdrant-edge-py 0.9.0 (issue 16): ``optimize`` holds the GIL for the whole build (a
-pure-Python thread made no progress during an 8.8 s build of 20k x 384), so every Python thread
-of the process, writers and readers included, waits while it runs. That is why builds wait for
+In qdrant-edge-py 0.9.0 ``optimize`` holds the GIL for the whole build (a pure-Python thread
+makes no progress while it runs), so every Python thread of the process, writers and readers included, waits while it runs. That is why builds wait for
 a quiet moment instead of running beside the writes; only a long burst pays builds in the
 middle, which bound how much a query must scan. The mid-burst threshold grows with the index
-(``growth``, like the old synchronous doubling, but in the background): a fixed 20k made 4
-mid-burst builds of a 100k burst and cost 89.7 s of add wall time against 63.5 s for the
-doubling (``benchmarks/edge_autoindex.py``). Edge extends the largest segment's graph when it
+(``growth``, like the old synchronous doubling, but in the background), so a long burst pays
+few builds; ``benchmarks/edge_autoindex.py`` prints the add wall time against the doubling.
+Edge extends the largest segment's graph when it
 merges, so a build costs about its new points, whatever the schedule; the schedule only decides
 how much of that cost stalls the writer and how much waits for the pause.
 

@@ -46,6 +46,16 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Protocol
 
+# The qdrant-client calls that change what a collection name means: after them a store reads
+# the collection's layout again.
+LAYOUT_METHODS = (
+    "create_collection",
+    "recreate_collection",
+    "delete_collection",
+    "update_collection_aliases",
+    "recover_snapshot",
+    "recover_shard_snapshot",
+)
 # Every qdrant-client method that changes points, payloads or what a collection name means.
 WRITE_METHODS = (
     "upsert",
@@ -60,23 +70,7 @@ WRITE_METHODS = (
     "delete_payload",
     "clear_payload",
     "batch_update_points",
-    "create_collection",
-    "recreate_collection",
-    "delete_collection",
-    "update_collection_aliases",
-    "recover_snapshot",
-    "recover_shard_snapshot",
-)
-# Of those, the calls after which a store reads the collection's layout again.
-LAYOUT_METHODS = frozenset(
-    {
-        "create_collection",
-        "recreate_collection",
-        "delete_collection",
-        "update_collection_aliases",
-        "recover_snapshot",
-        "recover_shard_snapshot",
-    }
+    *LAYOUT_METHODS,
 )
 
 # The watcher whose own operation is running in this context (its calls are not foreign),
