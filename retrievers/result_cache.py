@@ -42,7 +42,6 @@ from ragdrop.cache import model_identity
 from ragdrop.cache.node_copies import fresh_copy
 from ragdrop.observability.stages import Stage, record_count, stage
 from ragdrop.retrievers.plans import Io, Plan
-from ragdrop.vector_stores.calls import client_scope
 
 if TYPE_CHECKING:
     from ragdrop.retrievers.fusion_plans import FusionSettings
@@ -68,7 +67,6 @@ class FusedResultCache:
 
     def __init__(self, store: CachedQdrantVectorStore) -> None:
         self.store = store
-        self._scope: str | None = None
         # The last embedding model keyed and its identity (a pydantic dump per question would be waste).
         self._model: tuple[BaseEmbedding, str] | None = None
 
@@ -107,18 +105,8 @@ class FusedResultCache:
             with stage(Stage.CACHE):
                 value = nodes_to_json(results)
                 if value is not None:
-                    scope = self.scope()
-                    collection = self.store.collection_name
-                    cache.put(key, value, scope=scope, collection=collection, epoch=epoch)
+                    self.store.cache_result(key, value, epoch)
         return results
-
-    def scope(self) -> str:
-        """The Qdrant data the store's epochs are kept for (as the store names it)."""
-        if self._scope is None:
-            store = self.store
-            client = store.client if store.client is not None else store.aclient
-            self._scope = store.cache_scope or client_scope(client)[0]
-        return self._scope
 
     def key_fields(
         self,

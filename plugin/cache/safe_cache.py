@@ -31,6 +31,7 @@ from diskcache.core import DEFAULT_SETTINGS
 
 from ragdrop.cache import cache_db
 from ragdrop.cache.cache_db import RejectedEntry, SafeDisk
+from ragdrop.cache.token_stamp import TokenStamp
 from ragdrop.core.files import private_dir
 from ragdrop.observability.metrics import cache_events_counter
 from ragdrop.observability.stages import record_count
@@ -135,6 +136,9 @@ class SafeCache:
         self._settings = settings
         self._open_lock = threading.Lock()
         self._cache, self._identity = self._open()
+        # Tokens read, each with the stamp seen before reading it (see token_stamp).
+        self._stamp = TokenStamp(self.directory)
+        self._tokens: dict[str, tuple[bytes, str]] = {}
 
     # -- the database file: opened, checked on every call, replaced when damaged ------------
     def _open(self) -> tuple[diskcache.Cache, tuple[int, int] | None]:
@@ -348,7 +352,19 @@ class SafeCache:
         Tokens never repeat, so an evicted epoch cannot come back with an old value and
         resurrect results cached under it. When the database cannot store one, a fresh token
         is returned that nothing was cached under (every lookup under it misses).
+        While no token was written since this instance last read ``key`` (the shared
+        `TokenStamp` is unchanged), the token read then is returned without a query.
         """
+        stamp = self._stamp.read()
+        kept = self._tokens.get(key) if stamp is not None else None
+        if kept is not None and kept[0] == stamp:
+            return kept[1]
+        token = self._read_token(key)
+        if stamp is not None:
+            self._tokens[key] = (stamp, token)
+        return token
+
+    def _read_token(self, key: str) -> str:
         value = self._get(key, _token)
         if value is not None:
             return str(value)
@@ -368,7 +384,9 @@ class SafeCache:
         forgets every result.
         """
         token = uuid.uuid4().hex
-        if not self._call(lambda db: db.set(key, token, retry=True), False, "write"):
+        written = self._call(lambda db: db.set(key, token, retry=True), False, "write")
+        self._stamp.touch()  # after the write: a reader seeing the new stamp reads the token
+        if not written:
             raise RuntimeError(
                 f"cache at {self.directory} could not record a write (see the log); free disk "
                 f"space or delete {self.directory}, or cached query results may be stale"
@@ -378,11 +396,15 @@ class SafeCache:
 
     def delete(self, key: str) -> bool:
         """Remove ``key``; True if it was present."""
-        return bool(self._call(lambda db: db.delete(key, retry=True), False, "delete"))
+        removed = bool(self._call(lambda db: db.delete(key, retry=True), False, "delete"))
+        self._stamp.touch()  # it may have been a token
+        return removed
 
     def clear(self) -> int:
         """Remove every entry of this namespace; returns how many."""
-        return int(self._call(lambda db: db.clear(retry=True), 0, "clear"))
+        removed = int(self._call(lambda db: db.clear(retry=True), 0, "clear"))
+        self._stamp.touch()  # tokens included
+        return removed
 
     def __len__(self) -> int:
         return int(self._call(len, 0, "count"))

@@ -22,6 +22,7 @@ from ragdrop.observability.health import HealthMonitor, HealthReport
 from ragdrop.observability.sources import IndexStats
 from ragdrop.observability.stages import Stage, record_stages, stage
 from ragdrop.pipeline.answer import answer_sentences, extractive_answer
+from ragdrop.pipeline.answer_cache import AnswerCache
 from ragdrop.pipeline.components import Components, build_components, build_retriever
 from ragdrop.pipeline.config import PipelineConfig
 from ragdrop.pipeline.health import readiness_checks
@@ -67,6 +68,7 @@ class RagPipeline:
         self._components: Components | None = None
         self._lock = threading.RLock()
         self._write_listeners: list[WriteListener] = []
+        self.answer_cache = AnswerCache(self.config)  # `enabled` switches it off
         self._health = HealthMonitor(
             readiness=readiness_checks(
                 self.config,
@@ -369,10 +371,20 @@ class RagPipeline:
     def query(
         self, question: str, top_k: int | None = None, filters: MetadataFilters | None = None
     ) -> RagAnswer:
-        """Answer ``question`` from the index, with sources and per-stage timings."""
+        """Answer ``question`` from the index, with sources and per-stage timings.
+
+        With the cache on, an extractive answer is kept under the store's write epoch
+        (`ragdrop.pipeline.answer_cache`): the same question again, before any write, is
+        answered from it (``timings`` then holds ``cache`` and ``total``).
+        """
         k = self._check_question(question, top_k)
         parts = self.components
         started = time.perf_counter()
+        store = None if _llm_configured() else self.answer_cache.store_of(parts)
+        epoch = None if store is None else store.cache_epoch()
+        found = self.answer_cache.lookup(parts, epoch, question, k, filters, started)
+        if isinstance(found, RagAnswer):
+            return found
         with record_stages() as times:
             bundle = QueryBundle(question)
             with stage(Stage.RETRIEVE):
@@ -381,7 +393,9 @@ class RagPipeline:
                 with stage(Stage.POSTPROCESS):
                     nodes = post.postprocess_nodes(nodes, query_bundle=bundle)
             nodes, text = self._synthesize(question, nodes, k)
-        return self._answer(question, nodes, text, times, started)
+        return self.answer_cache.keep(
+            parts, found, self._answer(question, nodes, text, times, started)
+        )
 
     async def aquery(
         self, question: str, top_k: int | None = None, filters: MetadataFilters | None = None
@@ -390,6 +404,11 @@ class RagPipeline:
         k = self._check_question(question, top_k)
         parts = await asyncio.to_thread(lambda: self.components)
         started = time.perf_counter()
+        store = None if _llm_configured() else self.answer_cache.store_of(parts)
+        epoch = None if store is None else await store.acache_epoch()
+        found = self.answer_cache.lookup(parts, epoch, question, k, filters, started)
+        if isinstance(found, RagAnswer):
+            return found
         with record_stages() as times:
             bundle = QueryBundle(question)
             with stage(Stage.RETRIEVE):
@@ -398,7 +417,9 @@ class RagPipeline:
                 with stage(Stage.POSTPROCESS):
                     nodes = await post.apostprocess_nodes(nodes, query_bundle=bundle)
             nodes, text = await asyncio.to_thread(self._synthesize, question, nodes, k)
-        return self._answer(question, nodes, text, times, started)
+        return self.answer_cache.keep(
+            parts, found, self._answer(question, nodes, text, times, started)
+        )
 
     # -- operations ---------------------------------------------------------------------
 

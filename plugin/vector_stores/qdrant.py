@@ -315,6 +315,14 @@ class CachedQdrantVectorStore(BasePydanticVectorStore):
     async def acache_epoch(self) -> str | None:
         return cast(str | None, await self._driver.arun(self._state.epoch_op()))
 
+    def cache_result(self, key: str, value: object, epoch: str) -> bool:
+        """Keep ``value`` (JSON) under ``key`` in the query cache if ``epoch`` (read with
+        `cache_epoch` before computing it) is still current; True if stored."""
+        cache, state = self.query_cache, self._state
+        if cache is None:
+            return False
+        return cache.put(key, value, scope=state.scope, collection=state.name, epoch=epoch)
+
     # -- reads (reads.py) --------------------------------------------------------------------
     def query(self, query: VectorStoreQuery, **kwargs: object) -> VectorStoreQueryResult:
         """Top-k nodes for ``query`` (dense, sparse, hybrid or MMR), cached when enabled.

@@ -67,10 +67,17 @@ def test_damaged_epoch_token_is_replaced_by_a_fresh_one(tmp_path: Path, planted:
     cache = SafeCache(tmp_path)
     old = cache.get_token("epoch")
     _sql(cache.directory, "UPDATE Cache SET value=? WHERE key='epoch'", (planted,))
-    token = cache.get_token("epoch")
+    # Another process (no token kept in memory) reads the damaged row: refused, replaced.
+    other = SafeCache(tmp_path)
+    token = other.get_token("epoch")
     assert token != old and token != planted and len(token) == 32
-    assert cache.get_token("epoch") == token
-    assert cache.stats.rejected == 1
+    assert other.get_token("epoch") == token
+    assert other.stats.rejected == 1
+    # The first instance keeps its token until a write: nothing was written, so it is not
+    # stale; the next write reaches both.
+    assert cache.get_token("epoch") == old
+    bumped = other.bump_token("epoch")
+    assert cache.get_token("epoch") == bumped == other.get_token("epoch")
 
 
 def _populated(directory: Path) -> dict[str, bytes]:

@@ -26,6 +26,7 @@ from ragdrop.pipeline import PipelineConfig, RagPipeline
 from ragdrop.retrievers import HybridRetriever
 from ragdrop.retrievers.result_cache import CACHE_LABEL, FusedResultCache
 from ragdrop.vector_stores import AsyncEdgeQdrantClient, CachedQdrantVectorStore, EdgeQdrantClient
+from ragdrop.vector_stores.calls import client_scope
 
 pytestmark = pytest.mark.integration
 
@@ -317,7 +318,7 @@ def test_a_hit_is_served_from_memory_until_another_process_writes(
         "qc = QueryResultCache(SafeCache(sys.argv[1], namespace='queries'))\n"
         "qc.bump(sys.argv[2], sys.argv[3])\n"
     )
-    scope = FusedResultCache(setup.store).scope()
+    scope = setup.store.cache_scope or client_scope(setup.store.client)[0]
     subprocess.run(
         [sys.executable, "-c", script, str(setup.cache_dir), scope, "docs"],
         check=True,
@@ -360,8 +361,13 @@ def test_pipeline_repeats_a_question_from_cache(
         pipeline.ingest(fixture_documents)
         question = "How do you bake bread with yeast?"
         first = pipeline.query(question, top_k=3)
-        second = pipeline.query(question, top_k=3)
+        retriever = pipeline.components.retriever
+        again = retriever.retrieve(question)
         assert fused_events == ["miss", "hit"]
+        assert [n.node_id for n in again[:3]] == [s.node_id for s in first.sources]
+        # The pipeline answers the repeat from its answer cache, before retrieving.
+        second = pipeline.query(question, top_k=3)
+        assert fused_events == ["miss", "hit"] and "cache" in second.timings
         assert [s.node_id for s in second.sources] == [s.node_id for s in first.sources]
         assert second.answer == first.answer
         new = Document(
