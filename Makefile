@@ -18,7 +18,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: demo test lint types doctest pytest bench clean install
+.PHONY: demo test lint types doctest pytest bench clean install system-deps
 
 $(PY):
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -36,7 +36,15 @@ $(STAMP): $(DEPS)
 	mkdir -p build && rm -f build/.linked-*
 	touch $(STAMP)
 
-install: $(STAMP)
+install: $(STAMP) system-deps
+
+# The Redis tests start their own redis-server (Debian's package), installed here when
+# missing; where it cannot be (no apt-get, no root or sudo) they are skipped with the reason.
+system-deps:
+	@command -v redis-server >/dev/null 2>&1 || { sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$sudo apt-get update -qq && $$sudo env DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -qq redis-server >/dev/null; } || \
+		echo "redis-server is missing and could not be installed: its tests will skip" >&2
 
 demo: $(STAMP)
 	$(VENV)/bin/ragdrop demo $(ARGS)
@@ -55,7 +63,7 @@ doctest: $(STAMP)
 	tmp=$$(mktemp -d) && TMPDIR=$$tmp RAGDROP_ONNX_DIR=$$tmp/onnx $(PY) -m pytest --doctest-modules --pyargs \
 		ragdrop ragdrop.retrievers; status=$$?; rm -rf $$tmp; exit $$status
 
-pytest: $(STAMP)
+pytest: $(STAMP) system-deps
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 test: lint types doctest pytest

@@ -57,7 +57,7 @@ class FusedResultCache:
 
     Args:
         store: the ragdrop store the vector side searches; results are cached only while it
-            has a query cache (``cache_dir``), under its epochs.
+            has a query cache (``cache_dir`` or ``cache_url``), under its epochs.
 
     Example:
         >>> cache = FusedResultCache(store)  # doctest: +SKIP
@@ -73,7 +73,7 @@ class FusedResultCache:
     @property
     def enabled(self) -> bool:
         """Whether results are cached (the store has a query cache)."""
-        return self.store.cache_dir is not None
+        return self.store.cache_dir is not None or self.store.cache_url is not None
 
     def plan(
         self,

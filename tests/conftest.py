@@ -130,3 +130,110 @@ def tiny_cross_encoder_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     tokenizer = AutoTokenizer.from_pretrained(str(bundled_minilm_path()))
     tokenizer.save_pretrained(out)
     return Path(out)
+
+
+class RedisServer:
+    """A real ``redis-server`` on a free 127.0.0.1 port: no persistence, its own folder.
+
+    ``url`` has the password in it (when started with one); with ``tls`` the server speaks
+    only TLS (``rediss://``) with a self-signed certificate for 127.0.0.1, ``ca_file``.
+    ``kill()`` SIGKILLs the process and ``start()`` starts a new one on the same port (an
+    empty database).
+    """
+
+    def __init__(self, folder: Path, password: str | None = None, tls: bool = False) -> None:
+        import socket
+
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = int(probe.getsockname()[1])
+        self.folder = folder
+        self.password = password
+        self.tls = tls
+        self.ca_file = folder / "cert.pem"
+        auth = f":{password}@" if password else ""
+        self.url = f"{'rediss' if tls else 'redis'}://{auth}127.0.0.1:{self.port}/0"
+        self.process: Any = None
+        if tls:
+            import subprocess
+
+            subprocess.run(
+                ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"]
+                + ["-keyout", str(folder / "key.pem"), "-out", str(self.ca_file)]
+                + ["-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+                check=True,
+                capture_output=True,
+            )
+
+    def start(self) -> None:
+        import subprocess
+        import time
+
+        args = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1"]
+        args += ["--save", "", "--appendonly", "no", "--dir", str(self.folder)]
+        if self.tls:
+            args[1:3] = ["--port", "0", "--tls-port", str(self.port)]
+            args += ["--tls-cert-file", str(self.ca_file), "--tls-ca-cert-file", str(self.ca_file)]
+            args += ["--tls-key-file", str(self.folder / "key.pem"), "--tls-auth-clients", "no"]
+        if self.password:
+            args += ["--requirepass", self.password]
+        log = open(self.folder / "redis.log", "ab")  # noqa: SIM115 - closed with the process
+        self.process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
+        log.close()
+        deadline = time.monotonic() + 10
+        while not self._answers():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.kill()
+                text = (self.folder / "redis.log").read_text(errors="replace")[-2000:]
+                raise RuntimeError(f"redis-server did not start on port {self.port}:\n{text}")
+            time.sleep(0.01)
+
+    def _answers(self) -> bool:
+        """Whether the server answers PING (``-NOAUTH`` counts: it is up)."""
+        import socket
+        import ssl
+
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as raw:
+                conn = raw
+                if self.tls:
+                    context = ssl.create_default_context(cafile=str(self.ca_file))
+                    conn = context.wrap_socket(raw, server_hostname="127.0.0.1")
+                conn.sendall(b"PING\r\n")
+                return conn.recv(64).startswith((b"+PONG", b"-NOAUTH"))
+        except OSError:
+            return False
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+
+
+@pytest.fixture()
+def redis_server_factory(tmp_path: Path) -> Iterator[Any]:
+    """Start real ``redis-server`` processes (``factory(password=None, tls=False)``); all stop
+    after the test. Skips when the binary is missing (``make install`` installs it, apt-get)."""
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server is not installed; `make install` installs it (apt-get)")
+    started: list[RedisServer] = []
+
+    def factory(password: str | None = None, tls: bool = False) -> RedisServer:
+        folder = tmp_path / f"redis-{len(started)}"
+        folder.mkdir()
+        if tls and shutil.which("openssl") is None:
+            pytest.skip("openssl is not installed: no certificate for a TLS redis-server")
+        server = RedisServer(folder, password, tls)
+        started.append(server)
+        server.start()
+        return server
+
+    yield factory
+    for server in started:
+        server.kill()
+
+
+@pytest.fixture()
+def redis_server(redis_server_factory: Any) -> RedisServer:
+    """A real ``redis-server`` (no password) on a free 127.0.0.1 port, stopped after the test."""
+    return redis_server_factory()  # type: ignore[no-any-return]

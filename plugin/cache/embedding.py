@@ -15,10 +15,16 @@ from typing import Any
 
 import numpy as np
 from llama_index.core.base.embeddings.base import BaseEmbedding, Embedding
-from pydantic import Field, PrivateAttr, SerializeAsAny
+from pydantic import Field, PrivateAttr, SecretStr, SerializeAsAny, field_serializer
 
+from ragdrop.cache.backend import (
+    CacheBackend,
+    cache_location,
+    check_cache_url,
+    open_cache,
+    redacted_secret_url,
+)
 from ragdrop.cache.keys import cache_key
-from ragdrop.cache.safe_cache import SafeCache
 from ragdrop.cache.vectors import decode_array, encode_array
 from ragdrop.core.validation import Int
 from ragdrop.observability.stages import stage
@@ -47,6 +53,8 @@ class CachedEmbedding(BaseEmbedding):
     Args:
         embed_model: any LlamaIndex ``BaseEmbedding``.
         cache_dir: cache root (0700; shared safely between processes).
+        cache_url: instead, a Redis URL (``redis://``, ``rediss://``) shared by every process
+            pointing at it (shown and serialized without its password).
         model_id: cache identity of the model; default: class, name and settings.
         memory_items: vectors also kept in this instance's memory (0 disables).
 
@@ -57,12 +65,15 @@ class CachedEmbedding(BaseEmbedding):
     """
 
     embed_model: SerializeAsAny[BaseEmbedding] = Field(description="The wrapped model.")
-    cache_dir: Path = Field(description="Directory of the embedding cache.")
+    cache_dir: Path | None = Field(default=None, description="Directory of the embedding cache.")
+    cache_url: SecretStr | None = Field(
+        default=None, description="Redis URL of the embedding cache; instead of cache_dir."
+    )
     model_id: str | None = Field(default=None, description="Cache identity of the model.")
     memory_items: Int = Field(default=1024, ge=0, description="In-memory LRU size.")
     size_limit: Int = Field(default=2**30, gt=0, description="Cache bytes before eviction.")
 
-    _cache: SafeCache | None = PrivateAttr(default=None)
+    _cache: CacheBackend | None = PrivateAttr(default=None)
     _memory: OrderedDict[str, Embedding] = PrivateAttr(default_factory=OrderedDict)
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
     _identity: str = PrivateAttr(default="")
@@ -76,7 +87,15 @@ class CachedEmbedding(BaseEmbedding):
         data.setdefault("model_name", inner.model_name)
         data.setdefault("embed_batch_size", inner.embed_batch_size)
         super().__init__(**data)
+        if self.cache_url is not None:
+            check_cache_url(self.cache_url.get_secret_value())
+        if cache_location(self.cache_dir, self.cache_url) is None:
+            raise ValueError("pass cache_dir (a folder) or cache_url (a redis:// URL)")
         self._identity = self.model_id or model_identity(inner)
+
+    @field_serializer("cache_url")
+    def _serialize_cache_url(self, value: SecretStr | None) -> str | None:
+        return redacted_secret_url(value)  # from_dict needs the password given again
 
     @classmethod
     def class_name(cls) -> str:
@@ -105,12 +124,15 @@ class CachedEmbedding(BaseEmbedding):
 
     # -- cache plumbing ---------------------------------------------------------------------
     @property
-    def cache(self) -> SafeCache:
-        """The disk cache (opened on first use)."""
+    def cache(self) -> CacheBackend:
+        """The cache, in ``cache_dir`` or at ``cache_url`` (opened on first use)."""
         with self._lock:
             if self._cache is None:
-                self._cache = SafeCache(
-                    self.cache_dir,
+                location = cache_location(self.cache_dir, self.cache_url)
+                if location is None:  # both cleared after construction
+                    raise ValueError("pass cache_dir (a folder) or cache_url (a redis:// URL)")
+                self._cache = open_cache(
+                    location,
                     namespace="embeddings",
                     size_limit=self.size_limit,
                     # No write on every hit: repeated queries stay on SQLite's fast path.

@@ -31,16 +31,19 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TypeVar
 
+from ragdrop.cache.backend import CacheBackend, open_cache
 from ragdrop.cache.keys import cache_key
-from ragdrop.cache.safe_cache import SafeCache
 
 T = TypeVar("T")
 # Stored values are ``{"expires_at": <unix time>, "value": <the JSON result>}``: the memory
 # layer needs the disk entry's deadline. Entries of the earlier bare format are misses.
 _ENVELOPE_KEYS = frozenset({"expires_at", "value"})
 _UNREAD = object()
+# No write on every hit (a folder's cache stays on SQLite's read path); Redis ignores it.
+_POLICY = "least-recently-stored"
 
 
 def epoch_key(scope: str, collection: str) -> str:
@@ -68,8 +71,8 @@ class QueryResultCache:
     """JSON query results keyed by a SHA-256 of their inputs and the collection's epoch.
 
     Args:
-        cache: the `SafeCache` to hold epochs and results (share its directory between
-            processes to share invalidation).
+        cache: the `SafeCache` or `RedisCache` to hold epochs and results (share its
+            directory, or the Redis, between processes to share invalidation).
         ttl: seconds a result may be served (bounds staleness from foreign writers).
         memory_entries: results held decoded in this process (0: none, every hit reads disk).
         memory_bytes: most bytes of stored JSON held in this process; a larger result is
@@ -81,14 +84,17 @@ class QueryResultCache:
 
     def __init__(
         self,
-        cache: SafeCache,
+        cache: CacheBackend,
         *,
         ttl: float = 300.0,
         memory_entries: int = 256,
         memory_bytes: int = 16 * 2**20,
     ) -> None:
-        if not isinstance(cache, SafeCache):
-            raise TypeError(f"cache must be a SafeCache, got {type(cache).__name__}")
+        if not isinstance(cache, CacheBackend):
+            raise TypeError(
+                f"cache must be a SafeCache or a RedisCache (see open_cache), "
+                f"got {type(cache).__name__}"
+            )
         if isinstance(ttl, bool) or not isinstance(ttl, int | float) or ttl <= 0:
             raise ValueError(f"ttl={ttl!r} must be a positive number of seconds")
         for name, bound in (("memory_entries", memory_entries), ("memory_bytes", memory_bytes)):
@@ -102,6 +108,12 @@ class QueryResultCache:
         self._held: OrderedDict[str, _Held] = OrderedDict()
         self._held_bytes = 0
         self._lock = threading.Lock()
+
+    @classmethod
+    def open(cls, location: str | Path, *, ttl: float = 300.0) -> QueryResultCache:
+        """A query cache in the folder or Redis URL ``location`` (namespace ``queries``)."""
+        backend = open_cache(location, namespace="queries", eviction_policy=_POLICY)
+        return cls(backend, ttl=ttl)
 
     def __getstate__(self) -> dict[str, Any]:
         # A copy (copy.deepcopy) shares the directory; the in-memory layer stays behind.

@@ -9,14 +9,10 @@ collection written by either store is read by the other.
 Every operation is written once as a generator that yields client calls (`Call`: writes in
 `writes`, reads in `reads`, health/backup/restore in `operations`); `ClientDriver` sends them
 through ``client`` or ``aclient`` (or, without one, through ``client`` in a worker thread).
-The client methods used, all with keyword arguments, are exactly::
-
-    collection_exists, get_collection, create_collection, create_payload_index,
-    delete_collection, upsert, delete, query_points, scroll, count,
-    create_snapshot, list_snapshots, recover_snapshot
-
-(``create_snapshot``/``list_snapshots``/``recover_snapshot`` only from backup/restore; a
-client that lacks them or raises ``NotImplementedError`` gets the portable export only.)
+The client methods used, all with keyword arguments: collection_exists, get_collection,
+create_collection, create_payload_index, delete_collection, upsert, delete, query_points,
+scroll, count; create_snapshot, list_snapshots, recover_snapshot only from backup/restore (a
+client that lacks them or raises ``NotImplementedError`` gets the portable export only).
 The optional attribute ``init_options`` (a dict with ``location``/``path``/``url``...) tells
 local mode from a server; a client without it is treated as local (calls serialised).
 """
@@ -29,7 +25,7 @@ from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
 from typing import Literal, Self, cast
 
-from llama_index.core.bridge.pydantic import Field, PrivateAttr, field_serializer
+from llama_index.core.bridge.pydantic import Field, PrivateAttr, SecretStr, field_serializer
 from llama_index.core.schema import BaseNode
 from llama_index.core.vector_stores.types import (
     BasePydanticVectorStore,
@@ -41,8 +37,8 @@ from qdrant_client.async_client_base import AsyncQdrantBase
 from qdrant_client.client_base import QdrantBase
 from qdrant_client.http import models as qm
 
+from ragdrop.cache.backend import cache_location, check_cache_url, redacted_secret_url
 from ragdrop.cache.query_cache import QueryResultCache
-from ragdrop.cache.safe_cache import SafeCache
 from ragdrop.core.protocols import WriteEvent, WriteListener
 from ragdrop.core.validation import Float, Int
 from ragdrop.vector_stores.calls import client_scope
@@ -72,14 +68,16 @@ class CachedQdrantVectorStore(BasePydanticVectorStore):
         sparse_doc_fn, sparse_query_fn: ``list[str] -> (indices, values)``; default hashed
             term frequencies (Qdrant applies IDF).
         cache_dir: directory of the query-result cache (None: no cache).
+        cache_url: instead, a Redis URL (``redis://``, ``rediss://``): one cache, and one set
+            of epochs, for every process and machine pointing at it.
         cache_ttl: seconds a cached result may be served.
         freshness_interval: seconds between point-count checks for writers the store cannot
             see (0: every query; None: off). See the consistency model below.
 
     Consistency model of the cache (never stale):
 
-    * writes through this store, its copies, or any ragdrop store sharing ``cache_dir`` (in
-      any process) start a new epoch: nothing cached before them is served after them;
+    * writes through this store, its copies, or any ragdrop store sharing ``cache_dir`` or
+      ``cache_url`` (in any process) start a new epoch: nothing cached before them is served after them;
     * writes by anyone else through the same client object (LlamaIndex's
       ``QdrantVectorStore`` over it, direct ``client.upsert``/``delete``/``set_payload``...)
       do the same at once: the store wraps the client's write methods (`client_watch`), and
@@ -126,6 +124,11 @@ class CachedQdrantVectorStore(BasePydanticVectorStore):
         "(distribution-based score fusion, the default) or 'rrf' (with rrf_k).",
     )
     cache_dir: Path | None = Field(default=None, description="Query cache directory.")
+    cache_url: SecretStr | None = Field(
+        default=None,
+        description="Redis URL (redis:// or rediss://) of a query cache shared by every "
+        "process pointing at it; instead of cache_dir. Shown and serialized without password.",
+    )
     cache_ttl: Float = Field(default=300.0, gt=0, description="Query cache TTL in seconds.")
     freshness_interval: Float | None = Field(
         default=1.0,
@@ -163,6 +166,9 @@ class CachedQdrantVectorStore(BasePydanticVectorStore):
         if not isinstance(collection_name, str) or not collection_name:
             raise ValueError(f"collection_name={collection_name!r} must be a non-empty str")
         super().__init__(collection_name=collection_name, **data)
+        if self.cache_url is not None:  # not Redis, or beside cache_dir: a clear ValueError
+            check_cache_url(self.cache_url.get_secret_value())
+            cache_location(self.cache_dir, self.cache_url)
         self._client = client
         self._aclient = aclient
         scope, kind = client_scope(client if client is not None else aclient)
@@ -199,14 +205,17 @@ class CachedQdrantVectorStore(BasePydanticVectorStore):
         # A str, so to_json works; from_dict reads it back into a Path.
         return None if value is None else str(value)
 
+    @field_serializer("cache_url")
+    def _serialize_cache_url(self, value: SecretStr | None) -> str | None:
+        return redacted_secret_url(value)  # from_dict needs the password given again
+
     def __deepcopy__(self, memo: dict[int, object] | None = None) -> Self:
         """A store with copied settings over the same client(s), query cache and listeners.
 
-        A client is a connection (a local-mode client holds its folder's lock), so the
-        copy shares it, as it shares the sparse encoders; it is built by the constructor
-        (no network call) and its writes notify the same listeners.
-        ``to_dict``/``to_json`` hold the settings only, never the client or its
-        credentials: ``CachedQdrantVectorStore.from_dict(data, client=client)``.
+        A client is a connection, so the copy shares it (and the sparse encoders); it is
+        built by the constructor (no network call) and its writes notify the same listeners.
+        ``to_dict``/``to_json`` hold the settings only, never the client or a password:
+        ``CachedQdrantVectorStore.from_dict(data, client=client)``.
         """
         memo = {} if memo is None else memo
         fields = {
@@ -239,15 +248,14 @@ class CachedQdrantVectorStore(BasePydanticVectorStore):
 
     @property
     def query_cache(self) -> QueryResultCache | None:
-        """The query-result cache (opened on first use), or None without ``cache_dir``."""
-        if self.cache_dir is None:
+        """The query-result cache (opened on first use, in ``cache_dir`` or at
+        ``cache_url``), or None without either."""
+        location = cache_location(self.cache_dir, self.cache_url)
+        if location is None:
             return None
         with self._cache_lock:
             if self._query_cache is None:
-                safe = SafeCache(
-                    self.cache_dir, namespace="queries", eviction_policy="least-recently-stored"
-                )
-                self._query_cache = QueryResultCache(safe, ttl=self.cache_ttl)
+                self._query_cache = QueryResultCache.open(location, ttl=self.cache_ttl)
             return self._query_cache
 
     def add_write_listener(self, listener: WriteListener) -> None:
