@@ -36,7 +36,7 @@ from redis.retry import Retry
 
 from ragdrop.cache.backend import REDIS_SCHEMES, redact_url, url_secret
 from ragdrop.cache.safe_cache import _NAMESPACE_RE, CacheStats
-from ragdrop.observability.metrics import CACHE_EVENTS, cache_events_counter
+from ragdrop.observability.metrics import cache_events_counter
 from ragdrop.observability.stages import record_count
 
 FORMAT_VERSION = 1
@@ -246,8 +246,6 @@ class RedisCache:
     def _count(self, event: str, n: int = 1) -> None:
         with self._lock:
             setattr(self.stats, event, getattr(self.stats, event) + n)
-        if event not in CACHE_EVENTS:
-            return  # kept in ``stats``; the metrics vocabulary has no such event (yet)
         if self._metrics is not None:
             self._metrics.labels(namespace=self.namespace, event=event).inc(n)
         else:

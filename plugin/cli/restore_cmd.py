@@ -8,8 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ragdrop.cli.backup_cmd import qdrant_store
-from ragdrop.core.files import atomic_write_bytes, private_dir, read_bytes
+from ragdrop.core.files import private_dir
 from ragdrop.core.locks import DataDirBusyError, DataDirLock
 from ragdrop.pipeline.settings import add_settings_arguments, config_from_sources
 
@@ -26,25 +25,9 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     parser.set_defaults(func=run)
 
 
-def restore_manifest(src: Path, manifest_path: Path) -> bool:
-    """Put the backup's manifest in place (atomically); without one, forget the old one.
-
-    A stale manifest would claim documents whose points the restore replaced, and the next
-    ingest would skip them; without it, the next ingest re-checks every document.
-    """
-    from ragdrop.pipeline.restore import MANIFEST_COPY
-
-    copy = src / MANIFEST_COPY
-    if not copy.exists():
-        manifest_path.unlink(missing_ok=True)
-        return False
-    private_dir(manifest_path.parent)
-    atomic_write_bytes(manifest_path, read_bytes(copy))
-    return True
-
-
 def run(args: argparse.Namespace) -> int:
-    from ragdrop.pipeline.rag import RagPipeline
+    from ragdrop.pipeline.collection_switch import restore_collection
+    from ragdrop.pipeline.components import build_qdrant_client
     from ragdrop.pipeline.restore import restore_data_dir
 
     if not args.src.is_dir():
@@ -53,11 +36,13 @@ def run(args: argparse.Namespace) -> int:
     try:
         config = config_from_sources(args, env=os.environ)
         if config.qdrant_url:
-            with RagPipeline(config) as pipeline:
-                # Forget first: if the restore dies half-way, no manifest claims missing points.
-                config.manifest_path.unlink(missing_ok=True)
-                result = qdrant_store(pipeline).restore(args.src)
-            had_manifest = restore_manifest(args.src, config.manifest_path)
+            # Built in a new collection, checked, switched in with an alias.
+            client = build_qdrant_client(config)
+            try:
+                result = restore_collection(config, client, args.src)
+            finally:
+                client.close()
+            had_manifest = bool(result.get("manifest"))
         else:
             # The embedded index is rebuilt aside, checked, then switched in whole.
             with DataDirLock(private_dir(config.data_dir, "data dir")):

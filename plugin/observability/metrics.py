@@ -16,7 +16,18 @@ from ragdrop.observability.stages import Stage
 # One label per stage, derived from the enum so the two cannot drift.
 STAGES: tuple[str, ...] = tuple(member.value for member in Stage)
 # The same vocabulary (and metric family) as `ragdrop.cache.SafeCache`'s own counter.
-CACHE_EVENTS: tuple[str, ...] = ("hits", "misses", "evictions", "rejected", "repairs")
+# errors, skipped_writes, too_large: a networked cache (Redis) that failed, a write it could
+# not make, a value over its size cap.
+CACHE_EVENTS: tuple[str, ...] = (
+    "hits",
+    "misses",
+    "evictions",
+    "rejected",
+    "repairs",
+    "errors",
+    "skipped_writes",
+    "too_large",
+)
 _CACHE_EVENT_ALIASES = {"hit": "hits", "miss": "misses", "eviction": "evictions"}
 OTHER = "other"
 # Seconds; stages range from microseconds (cache) to seconds (ingest batches).

@@ -51,7 +51,7 @@ CACHE_LABEL = "answer"
 VALUE_VERSION = 1
 _SOURCE_FIELDS = frozenset({"node_id", "ref_doc_id", "score", "text", "metadata", "scores"})
 # Settings that never change an answer (credentials must not even be hashed into a key).
-_NOT_KEYED = frozenset({"qdrant_api_key", "ingest_batch_size"})
+_NOT_KEYED = frozenset({"qdrant_api_key", "cache_url", "ingest_batch_size"})
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from ragdrop.core.locks import DataDirLock
 from ragdrop.embeddings import SentenceTransformerEmbedding
 from ragdrop.embeddings.backends import ONNX_DIR_ENV
 from ragdrop.node_parsers import FixedSizeNodeParser, SemanticNodeParser
+from ragdrop.pipeline.collection_switch import recover_collection
 from ragdrop.pipeline.config import PipelineConfig
 from ragdrop.pipeline.restore import recover_data_dir
 from ragdrop.postprocessors import (
@@ -79,6 +80,8 @@ def build_components(config: PipelineConfig, lock: DataDirLock | None = None) ->
         node_parser = build_node_parser(config, embed_model)
         client = build_qdrant_client(config)
         try:
+            if config.qdrant_url:
+                recover_collection(client, config)  # finish or undo an interrupted switch
             vector_store = build_vector_store(config, client, embed_model)
             index = VectorStoreIndex.from_vector_store(vector_store, embed_model=embed_model)
             retriever = build_retriever(config, index, vector_store, embed_model)
@@ -115,7 +118,14 @@ def build_embed_model(config: PipelineConfig) -> BaseEmbedding:
     )
     if not config.cache:
         return model
-    return CachedEmbedding(embed_model=model, cache_dir=config.cache_dir)
+    return CachedEmbedding(embed_model=model, **cache_place(config))
+
+
+def cache_place(config: PipelineConfig) -> dict[str, Any]:
+    """Where the query and embedding caches live: ``cache_url`` (Redis) or ``cache_dir``."""
+    if config.cache_url is not None:
+        return {"cache_url": config.cache_url}
+    return {"cache_dir": config.cache_dir}
 
 
 def build_node_parser(config: PipelineConfig, embed_model: BaseEmbedding) -> NodeParser:
@@ -158,7 +168,7 @@ def build_vector_store(
     return CachedQdrantVectorStore(
         config.collection,
         client=client,
-        cache_dir=config.cache_dir if config.cache else None,
+        **(cache_place(config) if config.cache else {}),
         **hybrid,
     )
 

@@ -6,8 +6,9 @@ import warnings
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from ragdrop.cache.backend import check_cache_url
 from ragdrop.core.choices import EmbedBackend, EmbeddedEngine, FusionMode
 from ragdrop.core.validation import Int
 
@@ -74,6 +75,12 @@ class PipelineConfig(BaseModel):
     )
     rerank: bool = Field(default=True, description="Rerank when a cross-encoder is available.")
     cache: bool = Field(default=True, description="Cache embeddings and query results.")
+    cache_url: SecretStr | None = Field(
+        default=None,
+        description="Redis URL (redis://[:password@]host[:port][/db] or rediss:// for TLS) of "
+        "the query and embedding caches and their write epochs, shared by every process and "
+        "machine using it; unset: a folder in the data dir.",
+    )
     ingest_batch_size: Int = Field(default=64, gt=0, description="Documents per ingest batch.")
 
     @model_validator(mode="before")
@@ -92,6 +99,13 @@ class PipelineConfig(BaseModel):
             )
             data[new] = data.pop(old)
         return data
+
+    @field_validator("cache_url")
+    @classmethod
+    def _check_cache_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            check_cache_url(value.get_secret_value())
+        return value
 
     @property
     def qdrant_path(self) -> Path:

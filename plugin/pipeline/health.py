@@ -9,12 +9,15 @@ No check creates or writes a file: a missing data dir is reported (not ready), n
 and every check that reads inside it is then skipped. Opening the index (the first check that
 needs Qdrant) is the pipeline's own start-up; it may rebuild a BM25 state that does not match
 the store, and the ``bm25`` check says so. The ``collection`` check also reports the index
-(`index_state`): a failed background build (status red) fails it with the reason.
+(`index_state`): a failed background build (status red) fails it with the reason. The
+``switch`` check fails while a restore or rebuild on a Qdrant server is between two
+collections, the ``id_map`` check while a point holds another node than its id.
 """
 
 from __future__ import annotations
 
 import os
+import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,12 +36,18 @@ from ragdrop.observability.health import (
     check_model_loads,
     check_qdrant_reachable,
 )
+from ragdrop.pipeline.collection_switch import pending_switch
 from ragdrop.pipeline.components import Components
 from ragdrop.pipeline.config import PipelineConfig
 from ragdrop.pipeline.manifest import IngestManifest
 from ragdrop.retrievers import BM25Retriever, HybridRetriever
 from ragdrop.retrievers.bm25.retriever import RETRIEVER_FILE
 from ragdrop.retrievers.store_reader import index_point_ids, store_point_ids
+from ragdrop.vector_stores.points import (
+    PointIdentityError,
+    check_point_identity,
+    node_id_from_payload,
+)
 
 
 @dataclass(frozen=True)
@@ -117,6 +126,50 @@ def index_state(client: QdrantBase, collection: str) -> str:
 
 def _unindexed(info: models.CollectionInfo) -> int:
     return max((info.points_count or 0) - (info.indexed_vectors_count or 0), 0)
+
+
+def check_id_map(client: QdrantBase, collection: str, batch_size: int = 512) -> str:
+    """Every point holds the node its id was made from; raises naming the damaged ones.
+
+    A damaged or reordered id map (an engine's id tracker) pairs ids with other points'
+    payloads: a query would answer with another document than the one ranked, so reads refuse
+    such points (`PointIdentityError`) and this check reports them. It is not repaired in
+    place: the point under the wrong id is all that is left of the node whose id it has, so
+    only the documents can bring it back (docs/OPERATIONS.md).
+    """
+    if not client.collection_exists(collection):
+        return "no collection yet"
+    checked, bad = 0, []
+    offset: models.ExtendedPointId | None = None
+    while True:
+        records, offset = client.scroll(
+            collection_name=collection, limit=batch_size, offset=offset, with_payload=True
+        )
+        for record in records:
+            try:
+                check_point_identity(record.id, node_id_from_payload(record.id, record.payload))
+            except PointIdentityError as exc:
+                bad.append(str(exc))
+        checked += len(records)
+        if offset is None:
+            break
+    if bad:
+        raise PointIdentityError(
+            f"{len(bad)} of {checked} points hold another node than their id ({bad[0]}); "
+            "questions that rank them are refused (see docs/OPERATIONS.md)"
+        )
+    return f"{checked} points, each holding the node of its id"
+
+
+def check_switch(client: QdrantBase, config: PipelineConfig) -> str:
+    """No restore or settings rebuild is between two collections (a Qdrant deployment)."""
+    reason = pending_switch(client, config)
+    if reason is not None:
+        raise RuntimeError(
+            f"{reason}: a restore or settings rebuild was interrupted; run the restore (or the "
+            "ingest) again, or open the collection with a ragdrop that finishes it at start"
+        )
+    return "no switch pending"
 
 
 def check_data_dir(path: Path) -> str:
@@ -210,7 +263,8 @@ def readiness_checks(
     fingerprint: Callable[[], Mapping[str, object]],
     built: Callable[[], bool] = lambda: True,
 ) -> dict[str, Check]:
-    """Name -> check: data dir, manifest, cache dir, Qdrant, models, collection, BM25.
+    """Name -> check: data dir, manifest, cache dir, Qdrant, models, collection, switch,
+    id map, BM25.
 
     Nothing runs here. The first check that needs Qdrant builds the components; the models
     are loaded by the first readiness probe and never again (a failed load is retried at
@@ -265,6 +319,21 @@ def readiness_checks(
             check_manifest_matches(documents, points, config.collection, config.manifest_path)
         return detail
 
+    def id_map() -> str:
+        # A scan of every payload, so once per opened index, not per probe: ragdrop writes
+        # each point under its node's id, so damage comes from storage, found at open.
+        parts = opened()
+        checked = state.get("id_map_of")
+        if checked is None or checked() is not parts:
+            try:
+                state["id_map"] = check_id_map(parts.client, config.collection)
+            except PointIdentityError as exc:
+                state["id_map"] = exc
+            state["id_map_of"] = weakref.ref(parts)
+        if isinstance(state["id_map"], Exception):
+            raise state["id_map"]
+        return str(state["id_map"])
+
     def bm25() -> str:
         parts = opened()
         live = live_bm25(parts.retriever)
@@ -289,6 +358,8 @@ def readiness_checks(
     checks["qdrant"] = needs_data_dir(lambda: check_qdrant_reachable(opened().client))
     checks["models"] = needs_data_dir(OnceCheck(load_models, retry_seconds=retry_seconds))
     checks["collection"] = needs_data_dir(collection)
+    checks["switch"] = needs_data_dir(lambda: check_switch(opened().client, config))
+    checks["id_map"] = needs_data_dir(id_map)
     if bm25_dir is not None:
         checks["bm25"] = needs_data_dir(bm25)
     return checks

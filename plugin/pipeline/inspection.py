@@ -31,6 +31,7 @@ from ragdrop.observability.health import (
     check_qdrant_reachable,
     vector_sizes,
 )
+from ragdrop.pipeline.collection_switch import pending_switch
 from ragdrop.pipeline.components import build_embed_model, build_postprocessors
 from ragdrop.pipeline.config import PipelineConfig
 from ragdrop.pipeline.health import (
@@ -80,6 +81,9 @@ def inspection_checks(
         return detail
 
     def switch() -> str:
+        reason = pending_switch(client, config) if client is not None else None
+        if reason is not None:
+            raise RuntimeError(f"{reason}: run the restore (or the ingest) again to finish it")
         if os.path.lexists(data_dir / JOURNAL):
             raise RuntimeError(
                 f"a restore or settings rebuild is switching indexes ({data_dir / JOURNAL}): "

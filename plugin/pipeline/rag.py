@@ -194,11 +194,10 @@ class RagPipeline:
         staged = None  # with new settings, every document goes into a new index
         if manifest.fingerprint_changed:
             report.rebuilt = True
-            if cfg.qdrant_url:
-                self._drop_collection(parts)
-            else:  # built aside, switched in whole (ragdrop.pipeline.rebuild)
-                staged = StagedRebuild(cfg, parts, self.fingerprint(), self._write_listeners)
-                parts, manifest = staged.target, staged.manifest
+            # Built aside (a folder, or a collection behind an alias on a server) and
+            # switched in whole (ragdrop.pipeline.rebuild).
+            staged = StagedRebuild(cfg, parts, self.fingerprint(), self._write_listeners)
+            parts, manifest = staged.target, staged.manifest
 
         stale = sorted(set(manifest.documents) - set(hashes)) if prune else sorted(emptied)
         manifest.forget(stale)
@@ -249,7 +248,10 @@ class RagPipeline:
                 if lock is not None:
                     lock.release()
                 raise
-            self._components = self._build(lock)
+            self._components = parts = self._build(lock)
+            if isinstance(parts.vector_store, CachedQdrantVectorStore):
+                # A cache outside the data dir (Redis) still holds the old points' results.
+                parts.vector_store.invalidate_cache()
 
     def _ingest_batch(
         self,
@@ -303,12 +305,6 @@ class RagPipeline:
         if ref_doc_ids and parts.client.collection_exists(collection_name=self.config.collection):
             for doc_id in ref_doc_ids:
                 parts.vector_store.delete(doc_id)
-
-    def _drop_collection(self, parts: Components) -> None:
-        # Through the store, so its query cache and BM25 followers learn of it; the store
-        # recreates the collection (with the new settings) on the next write.
-        parts.vector_store.clear()
-        self.config.manifest_path.unlink(missing_ok=True)
 
     def delete_document(self, ref_doc_id: str) -> None:
         """Remove a document and all of its chunks."""

@@ -9,8 +9,10 @@ the switch the old index keeps answering; a kill at any instant leaves the old i
 new one complete, and the next open of the data dir (`recover_data_dir`) finishes the switch
 or removes the half-built index.
 
-A Qdrant server (``qdrant_url``) is rebuilt in place: its collection is dropped and filled
-again (the manifest lists only documents whose points are written).
+On a Qdrant server (``qdrant_url``) the documents go into a new collection
+(``<collection>-restore-T``, with its own manifest), checked the same way and switched in with
+a collection alias (`ragdrop.pipeline.collection_switch`) by `StagedRebuild.finish`; the data
+dir's files follow in `StagedRebuild.switch`.
 """
 
 from __future__ import annotations
@@ -24,6 +26,12 @@ from typing import Any
 from qdrant_client import QdrantClient
 
 from ragdrop.core.protocols import WriteListener
+from ragdrop.pipeline.collection_switch import (
+    recover_collection,
+    staged_collection,
+    stages_in_collection,
+    switch_alias,
+)
 from ragdrop.pipeline.components import Components, build_vector_store
 from ragdrop.pipeline.config import PipelineConfig
 from ragdrop.pipeline.manifest import IngestManifest
@@ -37,14 +45,18 @@ class RebuildError(RuntimeError):
 
 
 class StagedRebuild:
-    """A new embedded index being built beside the live one of ``config``.
+    """A new index being built beside the live one of ``config``: an embedded index in a
+    folder of the data dir, or a collection on the live index's Qdrant server.
 
     Args:
         config: the pipeline's settings (the new ones).
         live: the pipeline's open components; their models are reused, their index is not
-            written.
+            written (a server's client is, for the new collection).
         fingerprint: the settings the new manifest records.
         listeners: write listeners to tell of the new index's writes (metrics).
+        in_collection: build a new collection on ``live.client`` and switch an alias to it;
+            None (default): on a Qdrant server (``config.qdrant_url``). Local mode implements
+            aliases too.
     """
 
     def __init__(
@@ -53,21 +65,33 @@ class StagedRebuild:
         live: Components,
         fingerprint: Mapping[str, Any],
         listeners: Iterable[WriteListener] = (),
+        *,
+        in_collection: bool | None = None,
     ) -> None:
         self.config = config
         self.token = uuid.uuid4().hex[:12]
+        self.in_collection = (
+            stages_in_collection(config) if in_collection is None else in_collection
+        )
+        self.switched = False
         self.path = staged_index(config, self.token)
-        # The engine of the live index: a rebuild changes the settings, not the engine.
-        engine: EmbeddedEngine = "local" if isinstance(live.client, QdrantClient) else "edge"
-        try:
-            self.client = embedded_client(self.path, engine)
-        except BaseException:
-            shutil.rmtree(self.path, ignore_errors=True)
-            raise
+        if self.in_collection:
+            recover_collection(live.client, config)  # what a killed rebuild left
+            self.name = staged_collection(config.collection, self.token)
+            self.client = live.client
+        else:
+            self.name = config.collection
+            # The engine of the live index: a rebuild changes the settings, not the engine.
+            engine: EmbeddedEngine = "local" if isinstance(live.client, QdrantClient) else "edge"
+            try:
+                self.client = embedded_client(self.path, engine)
+            except BaseException:
+                shutil.rmtree(self.path, ignore_errors=True)
+                raise
         try:
             # No query cache: the switch drops the cache of the old points, and nothing
             # queries the new index before it.
-            uncached = config.model_copy(update={"cache": False})
+            uncached = config.model_copy(update={"cache": False, "collection": self.name})
             store = build_vector_store(uncached, self.client, live.embed_model)
             if not isinstance(store, CachedQdrantVectorStore):
                 raise TypeError(f"a rebuild writes a CachedQdrantVectorStore, got {store!r}")
@@ -83,11 +107,12 @@ class StagedRebuild:
 
     def finish(self, chunks: int) -> int:
         """Check the new index (it must hold ``chunks`` points, one document of the manifest
-        at least each) and close it; the point count. Raises `RebuildError` (the new index
-        removed, the live one untouched) when a check fails."""
+        at least each); a new collection is then switched in (its alias), a new folder closed.
+        The point count. Raises `RebuildError` (the new index removed, the live one untouched)
+        when a check fails."""
         try:
             self.manifest.save()  # also when no document had text: the new settings count
-            name = self.config.collection
+            name = self.name
             points, documents = 0, set()
             if self.client.collection_exists(collection_name=name):
                 if isinstance(self.client, EdgeQdrantClient):
@@ -96,13 +121,26 @@ class StagedRebuild:
                 documents = {n.ref_doc_id for n in self.store.iter_nodes() if n.ref_doc_id}
             missing = sorted(set(self.manifest.documents) - documents)
             if points != chunks or missing:
+                where = repr(name) if self.in_collection else repr(str(self.path))
                 raise RebuildError(
-                    f"the index rebuilt under the new settings at {str(self.path)!r} holds "
+                    f"the index rebuilt under the new settings at {where} holds "
                     f"{points} points for {chunks} chunks written"
                     + (f", and no points for documents {missing[:3]}" if missing else "")
                     + "; the old index was kept: run the ingest again"
                 )
-            self.client.close()
+            if not self.in_collection:
+                self.client.close()
+            else:
+                # From here the live name answers from the new collection (the data dir's
+                # files follow in `switch`, or at the next start if killed before); with no
+                # points there is no new collection and the live name is dropped (its manifest
+                # first: a kill then leaves nothing indexed, never a manifest without points).
+                if not points:
+                    self.config.manifest_path.unlink(missing_ok=True)
+                old = switch_alias(self.client, self.config.collection, name if points else None)
+                self.switched = True
+                if old is not None:
+                    self.client.delete_collection(collection_name=old)
         except BaseException:
             self.discard()
             raise
@@ -113,9 +151,16 @@ class StagedRebuild:
         switch_in(self.config, self.token, has_manifest=True)
 
     def discard(self) -> None:
-        """Remove the new index and its manifest; the live index is untouched."""
+        """Remove the new index and its manifest; the live index is untouched (nothing is
+        removed once `finish` switched the alias to the new collection)."""
         try:
-            self.client.close()
+            if self.switched:
+                return
+            if not self.in_collection:
+                self.client.close()
+            elif self.client.collection_exists(collection_name=self.name):
+                self.client.delete_collection(collection_name=self.name)
         finally:
-            shutil.rmtree(self.path, ignore_errors=True)
-            staged_manifest(self.config, self.token).unlink(missing_ok=True)
+            if not self.switched:
+                shutil.rmtree(self.path, ignore_errors=True)
+                staged_manifest(self.config, self.token).unlink(missing_ok=True)

@@ -15,7 +15,8 @@ a journal it finishes the switch (the new index was complete before the journal 
 without one it removes what a killed restore left half-built. A kill at any instant therefore
 leaves the old index answering or the new one complete, never a mix. A settings rebuild
 (`ragdrop.pipeline.rebuild`) stages its new index the same way and switches it in with
-`switch_in`.
+`switch_in`. On a Qdrant server the new index is a collection switched in with an alias
+(`ragdrop.pipeline.collection_switch`); the data dir's files follow through the same journal.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import shutil
 import uuid
 from pathlib import Path
 
+from ragdrop.cache.backend import open_cache, redact_url
 from ragdrop.core.files import atomic_write_bytes, atomic_write_json, fsync_dir, read_bytes
 from ragdrop.core.files import read_json as read_json_file
 from ragdrop.pipeline.config import PipelineConfig
@@ -78,7 +80,7 @@ def restore_data_dir(config: PipelineConfig, src: Path) -> dict[str, object]:
         has_manifest = (src / MANIFEST_COPY).exists()
         if has_manifest:
             data = read_bytes(src / MANIFEST_COPY)
-            _check_manifest(data, ref_docs, src)
+            check_manifest(data, ref_docs, src)
             atomic_write_bytes(manifest, data)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -107,7 +109,7 @@ def _build(config: PipelineConfig, src: Path, staging: Path) -> tuple[int, set[s
         client.close()
 
 
-def _check_manifest(data: bytes, ref_docs: set[str], src: Path) -> None:
+def check_manifest(data: bytes, ref_docs: set[str], src: Path) -> None:
     """The backup's ingestion manifest must describe exactly the restored documents."""
     try:
         manifest = read_json_bytes(data)
@@ -229,10 +231,28 @@ def _switch(config: PipelineConfig, token: str, has_manifest: bool) -> None:
         os.replace(staged, config.manifest_path)
     elif not has_manifest:
         config.manifest_path.unlink(missing_ok=True)
-    # Both describe the old points: rebuilt from the new ones on first use.
+    drop_derived(config, token)
+
+
+def drop_derived(config: PipelineConfig, token: str) -> None:
+    """Drop the BM25 state and the query cache: they describe the old points and are rebuilt
+    from the new ones on first use (renamed aside first, so a kill leaves no half of them)."""
     for derived in (config.bm25_dir, config.cache_dir / "queries"):
         if derived.exists():
             aside = derived.with_name(f".{derived.name}.stale-{token}")
             os.replace(derived, aside)
             shutil.rmtree(aside, ignore_errors=True)
-    fsync_dir(data_dir)
+    if config.data_dir.is_dir():
+        fsync_dir(config.data_dir)
+    if config.cache_url is not None:
+        # A shared cache (Redis) outlives the data dir's folders: forget every query result
+        # and epoch there too, or another process could serve the old points' answers.
+        shared = open_cache(config.cache_url.get_secret_value(), namespace="queries")
+        shared.clear()
+        if not getattr(shared, "healthy", True):
+            raise RuntimeError(
+                f"the index was switched in, but the shared query cache at "
+                f"{redact_url(config.cache_url.get_secret_value())} could not be cleared "
+                f"({getattr(shared, 'degraded_reason', None)}); clear it (redis-cli --scan "
+                "--pattern 'ragdrop:v1:queries:*' | xargs redis-cli del) before serving"
+            )

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import ValidationError
+from pydantic import SecretStr, ValidationError
 
 from ragdrop.pipeline.config import RENAMED_SETTINGS, PipelineConfig
 
@@ -56,6 +56,11 @@ class Setting:
         return env_of(self.name)
 
 
+def is_secret(name: str) -> bool:
+    """Settings whose values are never shown: keys, and URLs that may carry a password."""
+    return "api_key" in name or name == "cache_url"
+
+
 def flag_of(name: str) -> str:
     """``top_k`` -> ``--top-k``."""
     return "--" + name.replace("_", "-")
@@ -83,7 +88,7 @@ def _settings_from_model() -> tuple[Setting, ...]:
                 help=field.description or name,
                 choices=choices,
                 is_bool=annotation is bool,
-                secret="api_key" in name,
+                secret=is_secret(name),
                 aliases=tuple(old for old, new in RENAMED_SETTINGS.items() if new == name),
             )
         )
@@ -384,6 +389,8 @@ def config_to_env(config: PipelineConfig) -> dict[str, str]:
     env = {}
     for setting in PIPELINE_SETTINGS:
         value = getattr(config, setting.name)
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
         env[setting.env] = "" if value is None else str(value)
     return env
 
@@ -393,6 +400,6 @@ def _explain(exc: ValidationError, origins: Mapping[str, str]) -> str:
     for error in exc.errors():
         name = str(error["loc"][0]) if error["loc"] else "?"
         origin = origins.get(name, "unknown source")
-        shown = "***" if "api_key" in name else repr(error.get("input"))
+        shown = "***" if is_secret(name) else repr(error.get("input"))
         lines.append(f"{name}: {error['msg']} (got {shown} from {origin})")
     return "invalid settings: " + "; ".join(lines)

@@ -323,6 +323,10 @@ class CachedQdrantVectorStore(BasePydanticVectorStore):
     async def acache_epoch(self) -> str | None:
         return cast(str | None, await self._driver.arun(self._state.epoch_op()))
 
+    def invalidate_cache(self) -> None:
+        """Start a new cache epoch (the collection was replaced outside any store: a restore)."""
+        self._state.invalidate()
+
     def cache_result(self, key: str, value: object, epoch: str) -> bool:
         """Keep ``value`` (JSON) under ``key`` in the query cache if ``epoch`` (read with
         `cache_epoch` before computing it) is still current; True if stored."""

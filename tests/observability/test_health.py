@@ -149,6 +149,8 @@ def test_pipeline_readiness_loads_models_once(
         "qdrant",
         "models",
         "collection",
+        "switch",
+        "id_map",
         "bm25",
     ]
     pipeline.ingest(fixture_documents)

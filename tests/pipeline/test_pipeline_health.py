@@ -62,6 +62,8 @@ def test_a_missing_data_dir_is_not_ready_and_not_created(tmp_path: Path) -> None
     # Nothing inside it was opened, so nothing was created.
     assert set(problems) == {"data_dir", "manifest", "cache_dir", "qdrant", "models"} | {
         "collection",
+        "switch",
+        "id_map",
         "bm25",
     }
     assert problems["qdrant"].startswith("not checked")
