@@ -27,6 +27,7 @@ from llama_index.core.retrievers import BaseRetriever
 from qdrant_client.client_base import QdrantBase
 from qdrant_client.http import models
 
+from ragdrop.cache.redis_cache import RedisCache
 from ragdrop.observability.health import (
     Check,
     CheckSkipped,
@@ -255,6 +256,21 @@ class InDataDir:
         return self.check()
 
 
+def check_shared_cache(store: object) -> str:
+    """The Redis cache answers; else a ConnectionError with the reason (questions are still
+    answered, uncached, meanwhile). Ready again by itself once Redis answers."""
+    cache = getattr(store, "query_cache", None)
+    backend = getattr(cache, "cache", None)
+    if not isinstance(backend, RedisCache):
+        return "no shared cache"
+    if not backend.ping():
+        raise ConnectionError(
+            f"Redis cache at {backend.url} does not answer ({backend.degraded_reason}); "
+            "questions are answered uncached until it does"
+        )
+    return f"Redis cache at {backend.url} answers"
+
+
 def readiness_checks(
     config: PipelineConfig,
     components: Callable[[], Components],
@@ -356,6 +372,8 @@ def readiness_checks(
             )
         )
     checks["qdrant"] = needs_data_dir(lambda: check_qdrant_reachable(opened().client))
+    if config.cache and config.cache_url is not None:
+        checks["shared_cache"] = needs_data_dir(lambda: check_shared_cache(opened().vector_store))
     checks["models"] = needs_data_dir(OnceCheck(load_models, retry_seconds=retry_seconds))
     checks["collection"] = needs_data_dir(collection)
     checks["switch"] = needs_data_dir(lambda: check_switch(opened().client, config))

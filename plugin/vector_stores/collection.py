@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from collections.abc import Callable
 from functools import partial
 from typing import Protocol
@@ -90,6 +91,9 @@ class CollectionState:
         # a copy's write through the same client is not foreign to the original.
         self.write_owner: object = object()
         self._checked_at = float("-inf")
+        # The last check could not record what it found (the cache's storage is down): no
+        # result is served or kept until a check succeeds.
+        self._unconfirmed = False
         # One decoder per store (the query cache keeps what each decoder made, per entry).
         self.decode_result = partial(_decode_result, text_key=fields.text_key)
         self.foreign_errors = 0
@@ -170,7 +174,13 @@ class CollectionState:
             signature = yield from self._signature_op()
             self._checked_at = now
             with stage(Stage.CACHE):
-                cache.check_signature(self.scope, self.name, signature)
+                try:
+                    cache.check_signature(self.scope, self.name, signature)
+                    self._unconfirmed = False
+                except RuntimeError:  # a change it could not record (Redis down): logged
+                    self._unconfirmed = True
+        if self._unconfirmed:
+            return uuid.uuid4().hex  # an epoch nothing was cached under: answered uncached
         with stage(Stage.CACHE):
             return cache.epoch(self.scope, self.name)
 

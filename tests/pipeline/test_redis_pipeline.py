@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -144,3 +145,26 @@ def test_a_restore_never_leaves_the_old_answers_in_redis(
     assert "Zephyrine" in ask()[0]  # now an answer cached in Redis
     assert main(["restore", str(tmp_path / "backup"), *flags]) == 0
     assert not any("Zephyrine" in text for text in ask()), "the backup has no marker"
+
+
+def test_readiness_says_when_redis_is_down_and_recovers_by_itself(
+    redis_server_factory: Any, tmp_path: Path, fixture_documents: list[Document]
+) -> None:
+    server = redis_server_factory(password="ready-pw")
+    config = PipelineConfig(
+        data_dir=tmp_path / "rag", collection="t", rerank=False, cache_url=server.url
+    )
+    with RagPipeline(config) as pipeline:
+        pipeline.ingest(fixture_documents)
+        ready = pipeline.health().to_dict()
+        assert ready["checks"]["shared_cache"]["ok"], ready
+        server.kill()
+        down = pipeline.health().to_dict()
+        detail = down["checks"]["shared_cache"]["detail"]
+        assert down["status"] != "ok" and not down["checks"]["shared_cache"]["ok"]
+        assert "does not answer" in detail and "ready-pw" not in str(down)
+        assert pipeline.query(QUESTION, top_k=2).sources, "questions are still answered"
+        server.start()
+        time.sleep(1.2)  # the cache's retry interval after a failure
+        again = pipeline.health().to_dict()
+        assert again["checks"]["shared_cache"]["ok"], again

@@ -86,7 +86,7 @@ def test_bad_cache_urls_are_refused_by_name(tmp_path: Path) -> None:
 def test_redis_down_means_uncached_answers_not_errors(redis_server: Any) -> None:
     client = QdrantClient(":memory:")
     store = CachedQdrantVectorStore(
-        "docs", client=client, cache_url=redis_server.url, freshness_interval=None
+        "docs", client=client, cache_url=redis_server.url, freshness_interval=0
     )
     store.add([node(1, [1.0, 0.0, 0.0]), node(2, [0.0, 1.0, 0.0])])
     expected = ask(store)
