@@ -15,42 +15,20 @@ Example:
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from pydantic import SecretStr
 
 from ragdrop.cache.safe_cache import CacheStats, SafeCache
-
-REDIS_SCHEMES = ("redis", "rediss")
-_USERINFO_RE = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)([^@/?#]*)@")
-_SCHEME_RE = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
-
-
-def redact_url(url: str) -> str:
-    """``url`` with its password (or a user-info without ':') replaced by ``***``.
-
-    >>> redact_url("redis://user:pw@host:6379/0")
-    'redis://user:***@host:6379/0'
-    >>> redact_url("rediss://pw@host")
-    'rediss://***@host'
-    """
-    match = _USERINFO_RE.match(url)
-    if match is None:
-        return url
-    user, colon, _ = match.group(2).partition(":")
-    masked = f"{user}:***" if colon else "***"
-    return f"{match.group(1)}{masked}@{url[match.end() :]}"
-
-
-def url_secret(url: str) -> str | None:
-    """The password of ``url`` (the whole user-info when it has no ':'), or None."""
-    match = _USERINFO_RE.match(url)
-    if match is None:
-        return None
-    user, colon, password = match.group(2).partition(":")
-    return (password if colon else user) or None
+from ragdrop.core.urls import (
+    REDIS_SCHEMES,
+    SCHEME_RE,
+    check_cache_url,
+    redact_url,
+    redacted_secret_url,
+    url_secret,
+)
 
 
 @runtime_checkable
@@ -128,7 +106,7 @@ def open_cache(
         )
     if not location.strip():
         raise ValueError("location='' is empty; give a cache folder or a redis:// URL")
-    scheme = _SCHEME_RE.match(location)
+    scheme = SCHEME_RE.match(location)
     if scheme is None:
         return _safe_cache(Path(location), namespace, size_limit, eviction_policy, registry)
     if scheme.group(1).lower() not in REDIS_SCHEMES:
@@ -151,19 +129,6 @@ def open_cache(
     return RedisCache(location, namespace=namespace, registry=registry, **options)
 
 
-def check_cache_url(url: str, argument: str = "cache_url") -> str:
-    """``url`` if it is a Redis URL (``redis://`` or ``rediss://``); else a ValueError that
-    names ``argument`` and never shows the password."""
-    scheme = _SCHEME_RE.match(url) if isinstance(url, str) else None
-    if scheme is None or scheme.group(1).lower() not in REDIS_SCHEMES:
-        shown = redact_url(url) if isinstance(url, str) else type(url).__name__
-        raise ValueError(
-            f"{argument}={shown!r} is not a Redis URL; use redis://[:password@]host[:port][/db] "
-            "or rediss://... (TLS), or a cache folder instead"
-        )
-    return url
-
-
 def cache_location(cache_dir: str | Path | None, cache_url: SecretStr | None) -> str | Path | None:
     """Where a component's cache lives: the Redis URL, the folder, or None (no cache).
 
@@ -174,11 +139,6 @@ def cache_location(cache_dir: str | Path | None, cache_url: SecretStr | None) ->
     if cache_dir is not None:
         raise ValueError("pass cache_dir or cache_url, not both: a cache lives in one place")
     return cache_url.get_secret_value()
-
-
-def redacted_secret_url(value: SecretStr | None) -> str | None:
-    """A `SecretStr` URL as it may be shown or serialized: its password replaced."""
-    return None if value is None else redact_url(value.get_secret_value())
 
 
 def _safe_cache(

@@ -249,5 +249,7 @@ def build_postprocessors(config: PipelineConfig) -> tuple[list[BaseNodePostproce
         # questions of different sizes without being mutated.
         top_n=None,
         cache_dir=str(config.cache_dir) if config.cache else None,
+        backend=config.rerank_backend,
+        onnx_dir=os.environ.get(ONNX_DIR_ENV, "").strip() or str(config.cache_dir / "onnx"),
     )
     return [reranker], f"reranking: on (model {model})"

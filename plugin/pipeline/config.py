@@ -8,8 +8,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-from ragdrop.cache.backend import check_cache_url
 from ragdrop.core.choices import EmbedBackend, EmbeddedEngine, FusionMode
+from ragdrop.core.urls import check_cache_url
 from ragdrop.core.validation import Int
 
 ChunkingMode = Literal["fixed", "semantic"]
@@ -72,6 +72,12 @@ class PipelineConfig(BaseModel):
     )
     rerank_model: str | None = Field(
         default=None, description="Cross-encoder path or cached hub id; None = auto-detect."
+    )
+    rerank_backend: EmbedBackend = Field(
+        default="auto",
+        description="What runs the cross-encoder: onnx (exported once under the cache dir, "
+        "scores within 1e-4 of torch), onnx-int8 (quantized: faster, reorders close "
+        "passages), torch, or auto (onnx on the CPU when onnxruntime imports, else torch).",
     )
     rerank: bool = Field(default=True, description="Rerank when a cross-encoder is available.")
     cache: bool = Field(default=True, description="Cache embeddings and query results.")

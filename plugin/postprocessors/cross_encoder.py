@@ -7,6 +7,7 @@ import os
 import re
 import threading
 import warnings
+from pathlib import Path
 from typing import Any, Literal, Self, get_args
 
 from llama_index.core.callbacks import CBEventType, EventPayload
@@ -19,6 +20,7 @@ from ragdrop.cache.safe_cache import SafeCache
 from ragdrop.core.copying import deep_copy_component
 from ragdrop.core.provenance import RERANK_KEY, annotate, content_without_scores
 from ragdrop.core.validation import Float, Int
+from ragdrop.embeddings.backends import ONNX_VARIANTS
 from ragdrop.embeddings.sentence_transformer import ModelNotAvailableError, resolve_model_path
 from ragdrop.observability.stages import Stage, stage
 from ragdrop.postprocessors.cross_encoder_model import (
@@ -29,6 +31,7 @@ from ragdrop.postprocessors.cross_encoder_model import (
     Precision,
     trained_max_length,
 )
+from ragdrop.postprocessors.onnx_cross_encoder import build_runner
 from ragdrop.postprocessors.scoring import (
     PURE_ACTIVATIONS,
     content_hash,
@@ -114,8 +117,12 @@ class CrossEncoderReranker(BaseNodePostprocessor):
             for (its configs, at most 512). The query is kept whole; passages are cut.
         batch_size: pairs per forward pass.
         device: ``auto``, ``cpu``, ``cuda``, ``cuda:N`` or ``mps``.
-        backend: ``torch``, ``onnx`` or ``openvino`` (the latter need
-            ``sentence-transformers[onnx]`` / ``[openvino]``).
+        backend: ``auto`` (default): ``onnx`` when the model runs on the CPU in float32 and
+            onnxruntime imports, else ``torch`` (the reason is logged); ``onnx``: ragdrop's
+            fp32 export of the model run by ONNX Runtime (CPU; scores within 1e-4 of
+            torch), exported on first use into ``onnx_dir``; ``onnx-int8``: that export
+            quantised (opt-in: scores differ); ``torch``; ``openvino`` (sentence-transformers'
+            backend, needs ``sentence-transformers[openvino]``). See ``benchmarks/rerank.py``.
         precision: ``float32`` (default); ``bfloat16`` (1.2-2.4x faster measured on a CPU
             with AVX512-BF16, Kendall tau 0.98-1.0 vs float32; also for GPUs; slow on
             CPUs without bf16 units); ``float16`` (GPUs); ``int8`` dynamic quantisation
@@ -123,6 +130,8 @@ class CrossEncoderReranker(BaseNodePostprocessor):
             See ``benchmarks/rerank.py``.
         metadata_mode: which metadata the cross-encoder reads with the text.
         cache_dir: directory of the persistent score cache (None: no cache).
+        onnx_dir: folder of the ONNX exports; None: ``$RAGDROP_ONNX_DIR``, else the user's
+            cache folder.
 
     Example:
         >>> reranker = CrossEncoderReranker(model="/models/ms-marco-MiniLM-L-6-v2", top_n=3)
@@ -144,7 +153,11 @@ class CrossEncoderReranker(BaseNodePostprocessor):
     )
     batch_size: Int = Field(default=32, gt=0, le=4096, description="Pairs per forward pass.")
     device: str = Field(default="auto", description="auto, cpu, cuda, cuda:N or mps.")
-    backend: Backend = Field(default="torch", description=f"One of {list(BACKENDS)}.")
+    backend: Backend = Field(
+        default="auto",
+        description=f"One of {list(BACKENDS)}; auto: onnx on the CPU when onnxruntime "
+        "imports, else torch.",
+    )
     precision: Precision = Field(
         default="float32", description=f"One of {list(PRECISIONS)}; all but float32 need torch."
     )
@@ -153,6 +166,9 @@ class CrossEncoderReranker(BaseNodePostprocessor):
     )
     cache_dir: str | None = Field(default=None, description="Score cache directory; None = off.")
     cache_size_limit: Int = Field(default=2**28, gt=0, description="Score cache bytes on disk.")
+    onnx_dir: str | None = Field(
+        default=None, description="Folder of ONNX exports; None = the user's cache folder."
+    )
 
     _runner: CrossEncoderRunner | None = PrivateAttr(default=None)
     _cache: Any = PrivateAttr(default=None)
@@ -193,12 +209,23 @@ class CrossEncoderReranker(BaseNodePostprocessor):
 
     @model_validator(mode="after")
     def _check_precision_backend(self) -> CrossEncoderReranker:
-        if self.precision != "float32" and self.backend != "torch":
+        if self.precision != "float32" and self.backend not in ("torch", "auto"):
             raise ValueError(
                 f"precision={self.precision!r} needs backend='torch', got "
-                f"backend={self.backend!r}; ONNX/OpenVINO models are quantised when exported"
+                f"backend={self.backend!r}; for a quantised ONNX model use backend='onnx-int8'"
+            )
+        if self.backend in ONNX_VARIANTS and self.device not in ("auto", "cpu"):
+            raise ValueError(
+                f"backend={self.backend!r} runs on the CPU, got device={self.device!r}; "
+                "use device='cpu' (or 'auto'), or backend='torch' for a GPU"
             )
         return self
+
+    @field_validator("onnx_dir", mode="before")
+    @classmethod
+    def _onnx_dir_text(cls, value: object) -> object:
+        # Kept as text: to_json() (json.dumps of to_dict()) cannot write a Path.
+        return os.fspath(value) if isinstance(value, os.PathLike) else value
 
     @field_validator("model")
     @classmethod
@@ -219,7 +246,14 @@ class CrossEncoderReranker(BaseNodePostprocessor):
     # -- lazy state --------------------------------------------------------------------------
 
     def _runner_settings(self) -> tuple[Any, ...]:
-        return (self.model, self.max_length, self.device, self.backend, self.precision)
+        return (
+            self.model,
+            self.max_length,
+            self.device,
+            self.backend,
+            self.precision,
+            self.onnx_dir,
+        )
 
     def _get_runner(self) -> CrossEncoderRunner:
         """Resolve the model files (no weights loaded yet) and fix max_length, once.
@@ -233,12 +267,14 @@ class CrossEncoderReranker(BaseNodePostprocessor):
             with self._lock:
                 if self._runner is None or self._built_with != settings:
                     path = _resolve(self.model)
-                    self._runner = CrossEncoderRunner(
+                    self._runner = build_runner(
                         path,
+                        name=self.model,
                         max_length=self.max_length or trained_max_length(path),
-                        device=self.device,
                         backend=self.backend,
+                        device=self.device,
                         precision=self.precision,
+                        onnx_dir=Path(self.onnx_dir) if self.onnx_dir is not None else None,
                         batch_size=self.batch_size,
                     )
                     self._built_with = settings
@@ -276,6 +312,11 @@ class CrossEncoderReranker(BaseNodePostprocessor):
     def pairs_scored(self) -> int:
         """(query, passage) pairs this instance ran through the model (not cache hits)."""
         return 0 if self._runner is None else self._runner.pairs_scored
+
+    @property
+    def resolved_backend(self) -> str:
+        """What runs the model: ``backend``, or what ``auto`` chose (loads no weights)."""
+        return self._get_runner().backend
 
     @property
     def resolved_max_length(self) -> int:

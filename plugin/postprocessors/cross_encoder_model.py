@@ -25,7 +25,9 @@ from ragdrop.postprocessors.scoring import length_sorted_batches, split_token_bu
 
 logger = logging.getLogger(__name__)
 
-Backend = Literal["torch", "onnx", "openvino"]
+# "auto": ONNX Runtime on the CPU when it imports, else torch (`onnx_cross_encoder`);
+# "onnx"/"onnx-int8": ragdrop's own export; "openvino": sentence-transformers' (needs optimum).
+Backend = Literal["auto", "onnx", "onnx-int8", "torch", "openvino"]
 BACKENDS: tuple[str, ...] = get_args(Backend)
 Precision = Literal["float32", "bfloat16", "float16", "int8"]
 PRECISIONS: tuple[str, ...] = get_args(Precision)
@@ -98,9 +100,9 @@ def resolve_device(device: str) -> str:
     return "cpu"
 
 
+# The backends sentence-transformers runs (ONNX is ragdrop's own: `onnx_cross_encoder`).
 _BACKEND_PACKAGES = {
     "torch": (),
-    "onnx": ("optimum", "onnxruntime"),
     "openvino": ("optimum", "openvino"),
 }
 
@@ -125,11 +127,15 @@ class CrossEncoderRunner:
         model_path: local directory of the model (already resolved for offline use).
         max_length: tokens per pair (query + passage + special tokens).
         device: ``auto``, ``cpu``, ``cuda``, ``cuda:N`` or ``mps``.
-        backend: sentence-transformers backend: ``torch``, ``onnx`` or ``openvino``.
+        backend: sentence-transformers backend: ``torch`` or ``openvino`` (ONNX Runtime is
+            `OnnxCrossEncoderRunner`, which shares this class's truncation and batching).
         precision: ``float32``; ``bfloat16``/``float16`` weights; ``int8`` dynamic
             quantisation of the Linear layers (CPU). All but float32 need backend ``torch``.
         batch_size: pairs per forward pass.
     """
+
+    # What the tokenizer returns for `_forward`: torch tensors here, numpy for ONNX Runtime.
+    tensor_type = "pt"
 
     def __init__(
         self,
@@ -209,16 +215,34 @@ class CrossEncoderRunner:
         """
         from sentence_transformers.util import fullname
 
-        return str(fullname(self.load().activation_fn))
+        return str(fullname(self._activation_fn()))
+
+    def _activation_fn(self) -> Any:
+        return self.load().activation_fn
 
     def activate(self, logits: Sequence[float]) -> list[float]:
         """``logits`` through the model's own activation module (loads the model)."""
         import torch
 
+        activation = self._activation_fn()
+        with torch.inference_mode():
+            values = activation(torch.tensor([[float(x)] for x in logits]))
+        return [float(v) for v in values.reshape(len(logits), -1)[:, 0].tolist()]
+
+    @property
+    def tokenizer(self) -> Any:
+        """The model's Hugging Face tokenizer (loads the model)."""
+        return self.load().tokenizer
+
+    def _forward(self, features: Any, count: int) -> list[float]:
+        """Raw logits of one tokenised batch of ``count`` pairs."""
+        import torch
+
         model = self.load()
         with torch.inference_mode():
-            values = model.activation_fn(torch.tensor([[float(x)] for x in logits]))
-        return [float(v) for v in values.reshape(len(logits), -1)[:, 0].tolist()]
+            logits = model({key: value.to(model.device) for key, value in features.items()})
+            values = logits["scores"].float().reshape(count, -1)[:, 0].cpu().tolist()
+        return [float(v) for v in values]
 
     def _apply_precision(self, model: Any, device: str) -> None:
         if self.precision == "float32":
@@ -263,30 +287,23 @@ class CrossEncoderRunner:
         """
         if not passages:
             return []
-        model = self.load()
-        tokenizer = model.tokenizer
+        tokenizer = self.tokenizer
         with self._tokenizer_lock:
             query, passages_cut, lengths = self._truncate(tokenizer, query, passages)
         scores: list[float] = [0.0] * len(passages_cut)
-        import torch
-
-        with torch.inference_mode():
-            for batch in length_sorted_batches(lengths, self.batch_size):
-                with self._tokenizer_lock:
-                    features = tokenizer(
-                        [query] * len(batch),
-                        [passages_cut[i] for i in batch],
-                        padding=True,
-                        # A safety net: the passages are already cut to fit.
-                        truncation="only_second",
-                        max_length=self.max_length,
-                        return_tensors="pt",
-                    )
-                features = {key: value.to(model.device) for key, value in features.items()}
-                logits = model(features)["scores"]
-                values = logits.float().reshape(len(batch), -1)[:, 0].cpu().tolist()
-                for i, value in zip(batch, values, strict=True):
-                    scores[i] = float(value)
+        for batch in length_sorted_batches(lengths, self.batch_size):
+            with self._tokenizer_lock:
+                features = tokenizer(
+                    [query] * len(batch),
+                    [passages_cut[i] for i in batch],
+                    padding=True,
+                    # A safety net: the passages are already cut to fit.
+                    truncation="only_second",
+                    max_length=self.max_length,
+                    return_tensors=self.tensor_type,
+                )
+            for i, value in zip(batch, self._forward(features, len(batch)), strict=True):
+                scores[i] = value
         with self._lock:
             self.pairs_scored += len(passages_cut)
         return scores

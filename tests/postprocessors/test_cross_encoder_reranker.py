@@ -306,10 +306,10 @@ def test_missing_backend_package_says_what_to_install(
 ) -> None:
     from ragdrop.postprocessors.cross_encoder_model import missing_backend_packages
 
-    if not missing_backend_packages("onnx"):
-        pytest.skip("the ONNX backend is installed here")
-    model = CrossEncoderReranker(model=str(tiny_cross_encoder_path), backend="onnx")
-    with pytest.raises(ImportError, match=r"sentence-transformers\[onnx\]"):
+    if not missing_backend_packages("openvino"):
+        pytest.skip("sentence-transformers' OpenVINO backend is installed here")
+    model = CrossEncoderReranker(model=str(tiny_cross_encoder_path), backend="openvino")
+    with pytest.raises(ImportError, match=r"sentence-transformers\[openvino\]"):
         model.postprocess_nodes(candidates, query_str=QUERY)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -78,6 +79,10 @@ def test_builder_returns_a_reranker_with_the_pipeline_settings(
     assert reranker.top_n is None  # each question slices to its own top_k
     assert reranker.cache_dir == str(config.cache_dir)
     assert not reranker.model_loaded  # building the pipeline loads nothing
+    assert reranker.backend == "auto"
+    assert reranker.onnx_dir == os.environ["RAGDROP_ONNX_DIR"]  # tests share one export folder
+    torch = build_postprocessors(config.model_copy(update={"rerank_backend": "torch"}))[0]
+    assert isinstance(torch[0], CrossEncoderReranker) and torch[0].backend == "torch"
     no_cache = build_postprocessors(config.model_copy(update={"cache": False}))[0]
     assert isinstance(no_cache[0], CrossEncoderReranker) and no_cache[0].cache_dir is None
     off, status = build_postprocessors(config.model_copy(update={"rerank": False}))
