@@ -7,8 +7,8 @@ After the first fused ranking, the top ``docs`` documents are taken as relevant:
   new query is ``(1 - term_weight) * p(t|query) + term_weight * p(t|feedback)`` (Lavrenko
   and Croft's relevance model mixed with the query, as in Anserini's RM3).
 * **Dense side (Rocchio):** the query vector moves toward the feedback documents,
-  ``q' = q / |q| + vector_weight * mean(d / |d|)``, and the dense candidates of the first
-  pass are scored again by cosine with ``q'`` (no second vector search).
+  ``q' = q / |q| + vector_weight * mean(d / |d|)``, and the vector side is searched again
+  with ``q'`` (`feedback_plans`).
 
 Both sides are fused again with the retriever's fusion method.
 
@@ -23,7 +23,7 @@ Chosen by leave-one-dataset-out over six collections (``benchmarks/select_defaul
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -78,23 +78,30 @@ def agreeing(top: Sequence[str], *rankings: Sequence[str], depth: int) -> int:
     return sum(all(ident in head for head in heads) for ident in top)
 
 
+# A document as its terms (duplicates kept) or as ``term -> count`` (`BM25Index.term_counts`).
+Doc = Sequence[str] | Mapping[str, int]
+
+
 def rm3_query(
     query_terms: Sequence[str],
-    feedback_docs: Sequence[Sequence[str]],
+    feedback_docs: Sequence[Doc],
     n_terms: int,
     term_weight: float,
 ) -> dict[str, float]:
-    """The RM3 query ``term -> weight`` (weights sum to 1) from tokenized feedback documents.
+    """The RM3 query ``term -> weight`` (weights sum to 1) from tokenized feedback documents
+    (term lists, or term counts: the same weights either way).
 
     Example:
         >>> q = rm3_query(["cat"], [["cat", "purr"], ["cat", "fur", "purr"]], 2, 0.5)
         >>> sorted(q.items())
         [('cat', 0.75), ('purr', 0.25)]
+        >>> q == rm3_query(["cat"], [{"cat": 1, "purr": 1}, {"cat": 1, "fur": 1, "purr": 1}], 2, 0.5)
+        True
     """
     query = _distribution([list(query_terms)])
     if not query:
         return {}
-    feedback = _distribution([list(doc) for doc in feedback_docs if doc])
+    feedback = _distribution([doc for doc in feedback_docs if doc])
     if not feedback or term_weight <= 0:
         return query
     kept = sorted(feedback.items(), key=lambda item: (-item[1], item[0]))[:n_terms]
@@ -105,13 +112,13 @@ def rm3_query(
     return mixed
 
 
-def _distribution(docs: Sequence[Sequence[str]]) -> dict[str, float]:
+def _distribution(docs: Sequence[Doc]) -> dict[str, float]:
     """Mean over ``docs`` of each document's term distribution ``tf / |D|``."""
     out: dict[str, float] = {}
-    docs = [doc for doc in docs if doc]
-    for doc in docs:
-        share = 1.0 / (len(doc) * len(docs))
-        for term, count in Counter(doc).items():  # counted in C: feedback docs can be long
+    counted = [doc if isinstance(doc, Mapping) else Counter(doc) for doc in docs if doc]
+    for counts in counted:  # Counter counts in C: feedback docs can be long
+        share = 1.0 / (sum(counts.values()) * len(counted))
+        for term, count in counts.items():
             out[term] = out.get(term, 0.0) + count * share
     return out
 

@@ -2,10 +2,13 @@
 
 Shared by the client-side fusion plans (`fusion_plans.client_rrf` on nodes and
 `fusion_plans.point_rrf` on Qdrant point ids): each hands over its first-pass lists as
-``(id, score)`` pairs and two I/O functions (read the feedback documents' texts and
+``(id, score)`` pairs and two I/O functions (read the feedback documents' nodes and
 vectors; search the vector side with a moved query vector), and receives the two
 second-pass lists to fuse. The second BM25 search and the second vector search run
-overlapped like the first. The maths is in `ragdrop.retrievers.feedback`.
+overlapped like the first. RM3 reads a feedback document's terms from the BM25 index
+(`BM25Index.term_counts`: what tokenizing its text gives, without tokenizing it again) and
+tokenizes only a document the index does not hold. The maths is in
+`ragdrop.retrievers.feedback`.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from llama_index.core.base.base_retriever import BaseRetriever
-from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
+from llama_index.core.schema import BaseNode, NodeWithScore, QueryBundle, TextNode
 from llama_index.core.vector_stores.types import MetadataFilters
 
 from ragdrop.retrievers.bm25.retriever import BM25Retriever
@@ -33,7 +36,7 @@ if TYPE_CHECKING:
     from ragdrop.retrievers.fusion_plans import FusionSettings
 
 Ranked = list[tuple[str, float | None]]
-# ids -> plan returning ({id: indexed text}, {id: stored vector}) of those it can read
+# ids -> plan returning ({id: node}, {id: stored vector}) of those it can read
 ReadFeedback = Callable[[list[str]], Plan]
 # moved query vector -> plan returning the vector side's new (id, score) list
 SearchVector = Callable[[list[float]], Plan]
@@ -46,7 +49,7 @@ class FirstPass:
     Args:
         bm25: BM25 ``(id, score)`` best first.
         vector: vector ``(id, score)`` best first.
-        read_feedback: reads the feedback documents' texts and vectors.
+        read_feedback: reads the feedback documents' nodes and vectors.
         search_vector: searches the vector side again (None: the vector side stays).
         bm25_ids: maps a BM25 hit's node id to the lists' id (point ids in `point_rrf`).
         overlap: run the two second-pass searches concurrently (I/O on the vector side).
@@ -91,8 +94,8 @@ def feedback_lists(
     )
     if not top or agree < min(settings.min_agreeing, len(top)):
         return first.bm25, first.vector  # not confident: the first pass stands
-    texts, vectors = yield from first.read_feedback(top)
-    docs = [texts[i] for i in top if i in texts]
+    nodes, vectors = yield from first.read_feedback(top)
+    docs = [nodes[i] for i in top if i in nodes]
     feedback_vectors = [vectors[i] for i in top if i in vectors]
     refine_bm25 = bm25 is not None and settings.term_weight > 0 and bool(docs)
     refine_vector = (
@@ -121,15 +124,22 @@ def feedback_lists(
 def _expanded_search(
     bm25: BM25Retriever,
     query_str: str,
-    docs: list[str],
+    docs: list[BaseNode],
     settings: PseudoRelevanceFeedback,
     filters: MetadataFilters | None,
     first: FirstPass,
 ) -> Ranked:
-    tokenizer = bm25.index.tokenizer
-    terms = rm3_query(
-        tokenizer(query_str), tokenizer.tokenize_many(docs), settings.terms, settings.term_weight
+    index = bm25.index
+    tokenizer = index.tokenizer
+    counted = [index.term_counts(node.node_id) for node in docs]
+    unread = [node for node, counts in zip(docs, counted, strict=True) if counts is None]
+    texts = iter(
+        tokenizer.tokenize_many([n.get_content(metadata_mode=bm25.metadata_mode) for n in unread])
+        if unread
+        else ()
     )
+    feedback = [next(texts) if counts is None else counts for counts in counted]
+    terms = rm3_query(tokenizer(query_str), feedback, settings.terms, settings.term_weight)
     if not terms:
         return first.bm25
     hits = bm25.search(terms, top_k=first.bm25_depth, filters=filters)
@@ -151,21 +161,17 @@ def node_feedback(
 ) -> Plan:
     """`feedback_lists` on node lists; returns the second-pass node lists."""
     known = {n.node.node_id: n.node for n in (*bm25, *vector)}
-    mode = r.bm25.metadata_mode if r.bm25 is not None else None
 
     def read(ids: list[str]) -> Plan:
         nodes = {i: known[i] for i in ids if not isinstance(known.get(i), Placeholder | None)}
         missing = [i for i in ids if i not in nodes]
         if missing and r.bm25 is not None:
             nodes.update((yield Work(partial(r.bm25.get_nodes, missing))))
-        texts = (
-            {} if mode is None else {i: n.get_content(metadata_mode=mode) for i, n in nodes.items()}
-        )
         if isinstance(side, VectorLookup):
             vectors = side.vectors_of(ids)
         else:
             vectors = {i: n.embedding for i, n in nodes.items() if n.embedding}
-        return texts, vectors
+        return nodes, vectors
 
     def search(vector_query: list[float]) -> Plan:
         hits = yield Retrieve(side, QueryBundle(query.query_str, embedding=vector_query))

@@ -246,15 +246,9 @@ def point_rrf(
                 },
                 stage=Stage.FUSION,
             )
-            mode = r.bm25.metadata_mode if r.bm25 is not None else None
             nodes = nodes_from_records(records)
             read_nodes.update(nodes)  # the feedback documents are not read again below
-            texts = (
-                {}
-                if mode is None
-                else {i: n.get_content(metadata_mode=mode) for i, n in nodes.items()}
-            )
-            return texts, _point_vectors(records, using if isinstance(using, str) else None)
+            return nodes, _point_vectors(records, using if isinstance(using, str) else None)
 
         first = FirstPass(
             bm25,

@@ -6,7 +6,6 @@ import itertools
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ from ragdrop.retrievers.bm25.scoring import (
     okapi_idf_floor,
     saturation,
 )
+from ragdrop.retrievers.bm25.segments import Segment, build_segment, drop_slots, merge_segments
 from ragdrop.retrievers.bm25.storage import (
     BM25StateError,
     StoredIndex,
@@ -38,53 +38,6 @@ QueryTerms = Sequence[str] | Mapping[str, float]
 # bigger: segment sizes stay geometric, so a query touches O(log N) segments and an add of
 # 1% of the corpus never rewrites the big segment.
 MERGE_FACTOR = 4
-
-
-@dataclass(frozen=True)
-class _Segment:
-    """Immutable postings of a batch of documents, sorted by (term id, slot)."""
-
-    terms: np.ndarray  # int32, sorted unique term ids
-    offsets: np.ndarray  # int64, len(terms) + 1
-    docs: np.ndarray  # int32 slots
-    tfs: np.ndarray  # uint16 or uint32 term frequencies
-
-    @property
-    def n_postings(self) -> int:
-        return int(self.docs.size)
-
-    def posting_terms(self) -> np.ndarray:
-        return np.repeat(self.terms, np.diff(self.offsets))
-
-
-def _build_segment(term_ids: np.ndarray, docs: np.ndarray, tfs: np.ndarray) -> _Segment:
-    """Segment from postings already sorted by (term id, slot)."""
-    if term_ids.size == 0:
-        empty = np.zeros(0, dtype=np.int32)
-        return _Segment(empty, np.zeros(1, dtype=np.int64), empty, np.zeros(0, np.uint16))
-    terms, starts = np.unique(term_ids, return_index=True)
-    offsets = np.append(starts, term_ids.size).astype(np.int64)
-    tf_dtype = np.uint16 if int(tfs.max()) <= np.iinfo(np.uint16).max else np.uint32
-    return _Segment(terms.astype(np.int32), offsets, docs.astype(np.int32), tfs.astype(tf_dtype))
-
-
-def _merge_segments(older: _Segment, newer: _Segment) -> _Segment:
-    terms = np.concatenate([older.posting_terms(), newer.posting_terms()])
-    docs = np.concatenate([older.docs, newer.docs])
-    tfs = np.concatenate([older.tfs.astype(np.uint32), newer.tfs.astype(np.uint32)])
-    # Stable sort by term keeps slots ascending: every slot of `newer` is above `older`'s.
-    order = np.argsort(terms, kind="stable")
-    return _build_segment(terms[order], docs[order], tfs[order])
-
-
-def _drop_slots(segment: _Segment, dead: np.ndarray) -> tuple[_Segment, np.ndarray]:
-    """Segment without the postings of ``dead`` slots, and the term ids those postings had."""
-    hit = dead[segment.docs]
-    if not hit.any():
-        return segment, np.zeros(0, dtype=np.int32)
-    terms = segment.posting_terms()
-    keep = ~hit
-    return _build_segment(terms[keep], segment.docs[keep], segment.tfs[keep]), terms[hit]
 
 
 # rank_bm25.BM25Okapi's parameters: BM25Index(**RANK_BM25) reproduces its scores exactly.
@@ -137,12 +90,13 @@ class BM25Index:
         self.k1, self.b, self.epsilon, self.idf = float(k1), float(b), float(epsilon), idf
         self._lock = threading.RLock()
         self._vocab: dict[str, int] = {}
+        self._term_names: list[str] = []  # term id -> term
         self._df = np.zeros(0, dtype=np.int64)
         self._keys: list[str | None] = []
         self._slot_of: dict[str, int] = {}
         self._doc_len = np.zeros(0, dtype=np.int64)
         self._total_len = 0
-        self._segments: list[_Segment] = []
+        self._segments: list[Segment] = []
         self._version = 0
         self._identity = uuid.uuid4().hex  # this object, so generations never repeat
         self._cache: tuple[int, float, np.ndarray, float] | None = None
@@ -188,6 +142,8 @@ class BM25Index:
         arrays = [self._df, self._doc_len]
         for seg in self._segments:
             arrays += [seg.terms, seg.offsets, seg.docs, seg.tfs]
+            if "by_doc" in seg.__dict__:  # built by `term_counts`
+                arrays += list(seg.by_doc)
         return int(sum(a.nbytes for a in arrays))
 
     # ---- writes --------------------------------------------------------------------------
@@ -229,9 +185,9 @@ class BM25Index:
             # Not difference_update(vocab): that walks the whole vocabulary.
             new_terms = {t for t in new_terms if t not in vocab}
             first_id = len(vocab)
-            vocab.update(
-                zip(sorted(new_terms), range(first_id, first_id + len(new_terms)), strict=True)
-            )
+            named = sorted(new_terms)
+            vocab.update(zip(named, range(first_id, first_id + len(named)), strict=True))
+            self._term_names.extend(named)
             lengths = np.fromiter((len(t) for t in tokens), dtype=np.int64, count=len(ids))
             lookup = vocab.__getitem__
             term_ids = np.fromiter(
@@ -242,13 +198,13 @@ class BM25Index:
             local_docs = np.repeat(np.arange(len(ids), dtype=np.int64), lengths)
             first = len(self._keys)
             n_new = len(ids)
-            postings: _Segment | None = None
+            postings: Segment | None = None
             if term_ids.size:
                 # One sort of (term, doc) keys gives sorted postings and term frequencies.
                 keys = term_ids * n_new + local_docs
                 uniq, tf = np.unique(keys, return_counts=True)
                 terms = uniq // n_new
-                postings = _build_segment(terms, uniq % n_new + first, tf)
+                postings = build_segment(terms, uniq % n_new + first, tf)
             self._keys.extend(ids)
             self._slot_of.update(zip(ids, range(first, first + n_new), strict=True))
             self._doc_len = np.concatenate([self._doc_len, lengths])
@@ -275,9 +231,9 @@ class BM25Index:
                 self._keys[s] = None
             self._total_len -= int(self._doc_len[slots].sum())
             self._doc_len[slots] = 0
-            kept: list[_Segment] = []
+            kept: list[Segment] = []
             for seg in self._segments:
-                seg, gone_terms = _drop_slots(seg, dead)
+                seg, gone_terms = drop_slots(seg, dead)
                 if gone_terms.size:
                     np.subtract.at(self._df, gone_terms, 1)
                 if seg.n_postings:
@@ -290,7 +246,7 @@ class BM25Index:
         segs = self._segments
         while len(segs) > 1 and segs[-2].n_postings <= MERGE_FACTOR * segs[-1].n_postings:
             newer = segs.pop()
-            segs[-1] = _merge_segments(segs[-1], newer)
+            segs[-1] = merge_segments(segs[-1], newer)
 
     # ---- scoring -------------------------------------------------------------------------
     def _corpus_stats(self) -> tuple[float, np.ndarray, float]:
@@ -370,6 +326,29 @@ class BM25Index:
         present[docs] = True  # a hit holds a query term, whatever its score (even 0)
         slots = np.flatnonzero(present)
         return slots, dense[slots]
+
+    def term_counts(self, key: str) -> dict[str, int] | None:
+        """The terms of document ``key`` and their counts, as indexed (None: not indexed).
+
+        Equal to counting ``tokenizer(text)`` of the text it was indexed with, without
+        tokenizing it again (the feedback pass reads its documents' terms here).
+
+        Example:
+            >>> index = BM25Index()
+            >>> index.add(["a"], ["cats purr, cats sleep"])
+            >>> index.term_counts("a")
+            {'cat': 2, 'purr': 1, 'sleep': 1}
+        """
+        with self._lock:
+            slot = self._slot_of.get(key)
+            if slot is None:
+                return None
+            names = self._term_names
+            counts: dict[str, int] = {}
+            for seg in self._segments:  # its postings are in one segment
+                terms, tfs = seg.doc_terms(slot)
+                counts.update(zip([names[t] for t in terms], tfs, strict=True))
+            return counts
 
     def get_scores(self, query: str | QueryTerms) -> np.ndarray:
         """Scores of every indexed document (order of `ids`) — the rank_bm25 ``get_scores``."""
@@ -473,10 +452,11 @@ class BM25Index:
                 "rebuild the index"
             ) from exc
         index._vocab = {t: i for i, t in enumerate(stored.vocab)}
+        index._term_names = list(stored.vocab)
         index._keys = stored.keys
         index._slot_of = {k: i for i, k in enumerate(stored.keys) if k is not None}
         index._df = stored.df
         index._doc_len = stored.doc_len
         index._total_len = stored.total_len
-        index._segments = [_Segment(*arrays) for arrays in stored.segments]
+        index._segments = [Segment(*arrays) for arrays in stored.segments]
         return index

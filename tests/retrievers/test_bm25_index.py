@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -121,6 +122,45 @@ def test_incremental_updates_equal_a_rebuild(ops: list, queries: list[list[str]]
             expected = dict(zip(state, reference.get_scores(query), strict=True))
             for key, score in got.items():
                 assert score == pytest.approx(expected[key], abs=1e-9)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(operations())
+def test_term_counts_are_the_counted_tokens_through_any_writes(ops: list) -> None:
+    index = BM25Index()
+    state: dict[str, list[str]] = {}
+    gone: set[str] = set()
+    for kind, ids, docs in ops:
+        if kind == "add":
+            index.add_tokens(ids, docs)
+            state.update(zip(ids, docs, strict=True))
+        elif kind == "delete":
+            index.delete(ids)
+            gone.update(ids)
+            for i in ids:
+                del state[i]
+        else:
+            index.update(ids, [" ".join(doc) for doc in docs])
+            state.update(zip(ids, docs, strict=True))
+        # read after every write: a segment read by document, then merged or pruned
+        for key, doc in state.items():
+            assert index.term_counts(key) == dict(Counter(doc))
+    for key in gone - set(state):
+        assert index.term_counts(key) is None
+
+
+def test_term_counts_survive_save_and_load(tmp_path: Path) -> None:
+    index = BM25Index()
+    texts = ["Cats purr; cats sleep all day", "Dogs bark at cats", ""]
+    index.add(["a", "b", "c"], texts)
+    index.save(tmp_path / "idx")
+    loaded = BM25Index.load(tmp_path / "idx")
+    before = loaded.memory_bytes()
+    for key, text in zip(["a", "b", "c"], texts, strict=True):
+        assert loaded.term_counts(key) == dict(Counter(index.tokenizer(text)))
+    assert loaded.term_counts("a") == {"cat": 2, "purr": 1, "sleep": 1, "day": 1}
+    assert loaded.term_counts("missing") is None
+    assert loaded.memory_bytes() > before  # the by-document view is counted once built
 
 
 def test_many_small_adds_keep_few_segments() -> None:

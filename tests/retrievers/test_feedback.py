@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from qdrant_client import QdrantClient
 
 from ragdrop.retrievers import HybridRetriever
+from ragdrop.retrievers.bm25.index import BM25Index
 from ragdrop.retrievers.bm25.retriever import BM25Retriever
 from ragdrop.retrievers.dense import ArrayVectorRetriever
 from ragdrop.retrievers.feedback import (
@@ -144,6 +145,53 @@ def test_async_equals_sync_with_feedback() -> None:
     result = asyncio.run(r.aretrieve(QUERY))
     assert [n.node.node_id for n in result] == [i for i, _ in sync]
     assert [n.score for n in result] == pytest.approx([s for _, s in sync])
+
+
+class TokenizingIndex(BM25Index):
+    """An index that does not hand out term counts: RM3 tokenizes the feedback texts."""
+
+    def term_counts(self, key: str) -> dict[str, int] | None:
+        return None
+
+
+LONG = {
+    "a": "Car engines: the car engine of an automobile, repaired in a garage. Engines wear.",
+    "b": "A car is an automobile; motor vehicles (cars, vans) are serviced in garages.",
+    "c": "Automobile motor vehicle maintenance and service, the motor and the vehicle.",
+    "d": "Banana fruit smoothie recipe with banana and fruit.",
+    "e": "River boat fishing trip on the river.",
+}
+
+
+@pytest.mark.parametrize("query", ["car", "engine garage", "motor vehicle", "banana"])
+def test_rm3_from_the_index_ranks_exactly_like_rm3_from_the_texts(query: str) -> None:
+    items = [TextNode(text=t, id_=i, embedding=VECTORS[i]) for i, t in LONG.items()]
+    bundle = QueryBundle(query, embedding=QUERY.embedding)
+
+    def ranked(
+        index: BM25Index, feedback: PseudoRelevanceFeedback | None = ALWAYS
+    ) -> list[tuple[str, float | None]]:
+        hybrid = HybridRetriever(
+            bm25=BM25Retriever(nodes=items, index=index),
+            vector_retriever=ArrayVectorRetriever(items, similarity_top_k=5),
+            similarity_top_k=5,
+            bm25_candidates=5,
+            vector_candidates=5,
+            feedback=feedback,
+        )
+        return [(n.node.node_id, n.score) for n in hybrid.retrieve(bundle)]
+
+    want = ranked(TokenizingIndex())
+    assert ranked(BM25Index()) == want  # same ids, same order, bit-equal scores
+    assert want != ranked(BM25Index(), None)  # the pass ran: the check compares something
+
+
+def test_rm3_weights_from_counts_equal_those_from_term_lists() -> None:
+    tokenizer = BM25Index().tokenizer
+    docs = [tokenizer(text) for text in LONG.values()]
+    counted = [{t: doc.count(t) for t in dict.fromkeys(doc)} for doc in docs]
+    query = tokenizer("car engine")
+    assert rm3_query(query, counted, 8, 0.3) == rm3_query(query, docs, 8, 0.3)
 
 
 @pytest.mark.integration
