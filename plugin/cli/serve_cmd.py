@@ -47,6 +47,7 @@ def run(args: argparse.Namespace) -> int:
     import uvicorn
 
     from ragdrop.server.app import check_workers, create_app
+    from ragdrop.server.chat import llm_from_env
 
     env = dict(os.environ)
     try:
@@ -77,6 +78,15 @@ def run(args: argparse.Namespace) -> int:
         f"{config.qdrant_url or config.qdrant_path}, collection {config.collection!r}",
         file=sys.stderr,
     )
+    # The LLM of /chat: create_app_from_env (every worker) reads the same variables.
+    for name in ("llm_url", "llm_model", "llm_api_key"):
+        if server[name]:
+            os.environ[f"RAGDROP_{name.upper()}"] = str(server[name])
+    try:
+        llm = llm_from_env(os.environ)
+    except (ValueError, ImportError) as exc:
+        print(f"ragdrop serve: {exc}", file=sys.stderr)
+        return 2
     common = {"host": server["host"], "port": server["port"], "log_level": args.log_level}
     if server["workers"] == 1:
         app = create_app(
@@ -85,6 +95,7 @@ def run(args: argparse.Namespace) -> int:
             insecure_no_auth=server["insecure_no_auth"],
             max_body_bytes=server["max_body_bytes"],
             max_top_k=server["max_top_k"],
+            llm=llm,
         )
         uvicorn.run(app, **common)
         return 0

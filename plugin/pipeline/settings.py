@@ -119,6 +119,19 @@ SERVER_SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("max_body_bytes", DEFAULT_MAX_BODY_BYTES, "Largest request body accepted."),
     Setting("max_top_k", DEFAULT_MAX_TOP_K, "Largest top_k a question may ask for."),
+    Setting(
+        "llm_url",
+        None,
+        "OpenAI-compatible endpoint (vLLM, llama.cpp, Ollama, OpenAI) that writes /chat "
+        "answers, e.g. http://127.0.0.1:8080/v1; unset: extractive answers.",
+    ),
+    Setting("llm_model", None, "Model name the LLM endpoint serves (with --llm-url)."),
+    Setting(
+        "llm_api_key",
+        None,
+        "API key of the LLM endpoint; prefer the environment variable.",
+        secret=True,
+    ),
 )
 
 

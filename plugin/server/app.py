@@ -18,12 +18,15 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from llama_index.core import Document
+from llama_index.core.llms import LLM
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.process_collector import ProcessCollector
 
 from ragdrop.observability.health import HealthMonitor
 from ragdrop.observability.metrics import RagdropMetrics
+from ragdrop.pipeline.chat import ChatEngine
 from ragdrop.pipeline.config import PipelineConfig
+from ragdrop.pipeline.conversations import ConversationStore, SqliteConversationStore
 from ragdrop.pipeline.rag import RagPipeline
 from ragdrop.pipeline.settings import (
     DEFAULT_MAX_BODY_BYTES,
@@ -34,6 +37,7 @@ from ragdrop.pipeline.settings import (
     is_loopback,
     server_settings_from_sources,
 )
+from ragdrop.server.chat import add_chat_routes, llm_from_env
 from ragdrop.server.concurrency import ReadWriteLock
 from ragdrop.server.jobs import JOB_ID, IngestWorker, JobJournal, document_id_for
 from ragdrop.server.schemas import DocumentsRequest, JobOut, QueryRequest
@@ -158,6 +162,8 @@ def create_app(
     max_top_k: int = DEFAULT_MAX_TOP_K,
     metrics: RagdropMetrics | None = None,
     health_retry_seconds: float | None = None,
+    conversations: ConversationStore | None = None,
+    llm: LLM | None = None,
 ) -> FastAPI:
     """A FastAPI app serving ``pipeline_or_config``.
 
@@ -175,6 +181,9 @@ def create_app(
         metrics: where to record metrics; default a fresh registry served at ``/metrics``.
         health_retry_seconds: after a failed model load, readiness retries at most this often
             (default 60); only for a pipeline built here: a `RagPipeline` has its own.
+        conversations: where ``/chat`` keeps conversations; default SQLite in
+            ``data_dir/conversations`` (`SqliteConversationStore`).
+        llm: a LlamaIndex LLM for ``/chat`` answers; None = extractive answers.
 
     Readiness (``/health/ready``) is `RagPipeline.health`, the same checks as ``ragdrop
     health``; serve the app with uvicorn (``ragdrop serve`` does).
@@ -287,6 +296,10 @@ def create_app(
     app.state.liveness = liveness
     app.add_middleware(LimitsAndMetricsMiddleware, max_body_bytes=max_body_bytes, metrics=metrics)
     protected = [Depends(require_key)]
+    if conversations is None:
+        conversations = SqliteConversationStore(config.data_dir / "conversations")
+    chat = ChatEngine(pipeline, conversations, llm=llm, retrieval_guard=lock.read)
+    add_chat_routes(app, chat, dependencies=protected, max_top_k=max_top_k, metrics=metrics)
 
     @app.exception_handler(RequestValidationError)
     async def on_invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -405,6 +418,7 @@ def create_app_from_env() -> FastAPI:
     try:
         config = config_from_sources(env=env)
         server = server_settings_from_sources(env=env)
+        llm = llm_from_env(env)
     except ValueError as exc:
         print(f"ragdrop: {exc}", file=sys.stderr, flush=True)
         raise SystemExit(1) from None
@@ -421,4 +435,5 @@ def create_app_from_env() -> FastAPI:
         insecure_no_auth=server["insecure_no_auth"],
         max_body_bytes=server["max_body_bytes"],
         max_top_k=server["max_top_k"],
+        llm=llm,
     )

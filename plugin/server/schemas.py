@@ -10,7 +10,7 @@ from llama_index.core.vector_stores.types import (
     MetadataFilter,
     MetadataFilters,
 )
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
 from ragdrop.core.validation import Int
 from ragdrop.server.jobs import JobStatus
@@ -22,6 +22,7 @@ MAX_QUESTION_CHARS = 2_000
 MAX_DOCUMENTS_PER_REQUEST = 1_000
 MAX_METADATA_KEYS = 32
 MAX_FILTERS = 16
+CONVERSATION_ID_PATTERN = r"^[A-Za-z0-9_-]{16,128}$"
 
 
 class FilterSpec(BaseModel):
@@ -65,6 +66,27 @@ class QueryRequest(BaseModel):
     def _not_blank(cls, value: str) -> str:
         if not value.strip():
             raise ValueError("question must contain non-whitespace characters")
+        return value
+
+
+class ChatRequest(BaseModel):
+    """``POST /chat``: the message's length is checked by the route (413 past the limit)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    message: str = Field(min_length=1, description="The user's message.")
+    conversation_id: str | None = Field(
+        default=None, pattern=CONVERSATION_ID_PATTERN, description="None starts a conversation."
+    )
+    stream: StrictBool = Field(default=False, description="Answer as Server-Sent Events.")
+    top_k: Int | None = Field(default=None, ge=1, description="Passages returned (bounded).")
+    filters: FiltersSpec | None = Field(default=None, description="Metadata filters.")
+
+    @field_validator("message")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("message must contain non-whitespace characters")
         return value
 
 
