@@ -66,7 +66,7 @@ class EdgeQdrantClient(EdgeCollectionMethods):
             uploads; ``False`` leaves it to ``optimize()``. Unindexed points are searched
             exactly, so writes are searchable on return either way. ``get_collection``'s
             status is ``grey`` while a build is due, ``red`` (``optimizer_status.error``)
-            after a failed one. A search that sets no ``hnsw_ef`` uses `search_ef` (400).
+            after a failed one. A search that sets no ``hnsw_ef`` uses `search_ef` (512).
 
     Example:
         >>> import tempfile
