@@ -2,7 +2,7 @@
 
 A folder is a `SafeCache` (diskcache, one machine); a ``redis://`` or ``rediss://`` URL is a
 `RedisCache` shared by every process that points at the same Redis. Both hold only bytes and
-JSON (never pickle), answer a miss instead of raising when their storage fails, and keep
+JSON (nothing executable is read back), answer a miss instead of raising when their storage fails, and keep
 write epochs as random tokens, so `QueryResultCache` and `CachedEmbedding` work on either.
 
 Example:

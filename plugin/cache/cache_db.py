@@ -133,9 +133,10 @@ def identity(directory: Path) -> tuple[int, int] | None:
     return info.st_dev, info.st_ino
 
 
-def damage_before_open(directory: Path) -> str | None:
-    """Why the database file cannot be opened safely, or None (also None when absent)."""
-    path = db_path(directory)
+def damage_before_open(directory: Path, name: str = DBNAME) -> str | None:
+    """Why the SQLite file ``name`` in ``directory`` cannot be opened safely, or None (also
+    None when absent)."""
+    path = directory / name
     try:
         info = os.lstat(path)
     except FileNotFoundError:
@@ -157,14 +158,15 @@ def _remove(path: Path) -> None:
         path.unlink(missing_ok=True)
 
 
-def move_aside(directory: Path) -> Path:
-    """Rename the database (and its journal files) to ``cache.db.corrupt*``; returns that path.
+def move_aside(directory: Path, name: str = DBNAME) -> Path:
+    """Rename the SQLite file ``name`` (and its journal files) to ``<name>.corrupt*``; returns
+    that path. A symlink is moved, never followed.
 
-    The previous ``cache.db.corrupt*`` files are removed first, so at most one bad copy is kept
+    The previous ``<name>.corrupt*`` files are removed first, so at most one bad copy is kept
     for inspection.
     """
-    path = db_path(directory)
-    aside = directory / (DBNAME + ASIDE_SUFFIX)
+    path = directory / name
+    aside = directory / (name + ASIDE_SUFFIX)
     for suffix in ("", *SIDE_FILES):
         old = Path(f"{aside}{suffix}")
         if old.exists() or old.is_symlink():

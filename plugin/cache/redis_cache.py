@@ -35,9 +35,8 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from ragdrop.cache.backend import REDIS_SCHEMES, redact_url, url_secret
-from ragdrop.cache.safe_cache import _NAMESPACE_RE, CacheStats
+from ragdrop.cache.safe_cache import _NAMESPACE_RE, CacheStats, count_event
 from ragdrop.observability.metrics import cache_events_counter
-from ragdrop.observability.stages import record_count
 
 FORMAT_VERSION = 1
 KEY_PREFIX = f"ragdrop:v{FORMAT_VERSION}:"
@@ -244,12 +243,7 @@ class RedisCache:
 
     # -- counters -------------------------------------------------------------------------
     def _count(self, event: str, n: int = 1) -> None:
-        with self._lock:
-            setattr(self.stats, event, getattr(self.stats, event) + n)
-        if self._metrics is not None:
-            self._metrics.labels(namespace=self.namespace, event=event).inc(n)
-        else:
-            record_count(f"cache_{event}", n, label=self.namespace)
+        count_event(self.stats, self._lock, self._metrics, self.namespace, event, n)
 
     # -- keys and values ------------------------------------------------------------------
     def _key(self, key: str) -> str:

@@ -67,6 +67,20 @@ class CacheStats:
     repairs: int = 0
 
 
+def count_event(
+    stats: CacheStats, lock: threading.Lock, metrics: Any, namespace: str, event: str, n: int
+) -> None:
+    """Add ``n`` to ``stats.<event>`` (under ``lock``) and to the metrics: the cache's own
+    registry's counter (``metrics``) or, without one, whoever listens (RagdropMetrics in a
+    server), never both, so a shared registry does not count an event twice."""
+    with lock:
+        setattr(stats, event, getattr(stats, event) + n)
+    if metrics is not None:
+        metrics.labels(namespace=namespace, event=event).inc(n)
+    else:
+        record_count(f"cache_{event}", n, label=namespace)
+
+
 def ensure_private_dir(path: str | Path) -> Path:
     """Create ``path`` (mode 0700) or check that only the current user can write it.
 
@@ -228,14 +242,7 @@ class SafeCache:
 
     # -- counters -------------------------------------------------------------------------
     def _count(self, event: str, n: int = 1) -> None:
-        with self._lock:
-            setattr(self.stats, event, getattr(self.stats, event) + n)
-        if self._metrics is not None:
-            self._metrics.labels(namespace=self.namespace, event=event).inc(n)
-        else:
-            # No registry of its own: report to whoever listens (RagdropMetrics in a server),
-            # never both, so a shared registry does not count an event twice.
-            record_count(f"cache_{event}", n, label=self.namespace)
+        count_event(self.stats, self._lock, self._metrics, self.namespace, event, n)
 
     # -- raw access -----------------------------------------------------------------------
     def _get(self, key: str, accept: Callable[[Any], Any]) -> Any:

@@ -34,9 +34,7 @@ import logging
 import math
 import os
 import secrets
-import shutil
 import sqlite3
-import stat
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -44,6 +42,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
+from ragdrop.cache import cache_db
 from ragdrop.core.files import private_dir
 from ragdrop.core.validation import is_int
 
@@ -52,19 +51,6 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 Turn = dict[str, Any]
 DB_NAME = "conversations.db"
-ASIDE_SUFFIX = ".corrupt"
-_SIDE_FILES = ("-wal", "-shm", "-journal")
-# Errors that say nothing about the file (another writer, a full disk, a read-only mount).
-_TRANSIENT = {
-    sqlite3.SQLITE_BUSY,
-    sqlite3.SQLITE_LOCKED,
-    sqlite3.SQLITE_NOMEM,
-    sqlite3.SQLITE_READONLY,
-    sqlite3.SQLITE_INTERRUPT,
-    sqlite3.SQLITE_FULL,
-    sqlite3.SQLITE_PERM,
-    sqlite3.SQLITE_AUTH,
-}
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS conversations (
     id TEXT PRIMARY KEY,
@@ -135,20 +121,6 @@ def _positive(name: str, value: object, *, number: bool = False) -> None:
         raise ValueError(f"{name} must be {kind}, got {value!r}")
 
 
-def _is_damage(exc: sqlite3.DatabaseError) -> bool:
-    code = getattr(exc, "sqlite_errorcode", None)
-    if code is None:
-        return not isinstance(exc, sqlite3.OperationalError)
-    return (code & 0xFF) not in _TRANSIENT
-
-
-def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path)
-    else:
-        path.unlink(missing_ok=True)
-
-
 @contextmanager
 def _transaction(con: sqlite3.Connection) -> Iterator[None]:
     con.execute("BEGIN IMMEDIATE")
@@ -196,17 +168,6 @@ class SqliteConversationStore:
         self._con = self._open()
 
     # -- the database file ------------------------------------------------------------------
-    def _damage_before_open(self) -> str | None:
-        try:
-            info = os.lstat(self.path)
-        except FileNotFoundError:
-            return None
-        if stat.S_ISLNK(info.st_mode):
-            return "it is a symbolic link"
-        if not stat.S_ISREG(info.st_mode):
-            return "it is not a regular file"
-        return None
-
     def _connect(self) -> sqlite3.Connection:
         con = sqlite3.connect(
             str(self.path), timeout=30, isolation_level=None, check_same_thread=False
@@ -226,25 +187,19 @@ class SqliteConversationStore:
 
     def _open(self) -> sqlite3.Connection:
         """Connect, moving a damaged file aside first (then one fresh start)."""
-        reason = self._damage_before_open()
+        reason = cache_db.damage_before_open(self.directory, DB_NAME)
         if reason is None:
             try:
                 return self._connect()
             except sqlite3.DatabaseError as exc:
-                if not _is_damage(exc):
+                if not cache_db.is_damage(exc):
                     raise
                 reason = str(exc)
         self._move_aside(reason)
         return self._connect()
 
     def _move_aside(self, reason: str) -> None:
-        aside = self.directory / (DB_NAME + ASIDE_SUFFIX)
-        for suffix in ("", *_SIDE_FILES):
-            _remove(Path(f"{aside}{suffix}"))  # one bad copy is kept, the latest
-        for suffix in ("", *_SIDE_FILES):
-            current = Path(f"{self.path}{suffix}")
-            if current.exists() or current.is_symlink():
-                os.rename(current, f"{aside}{suffix}")  # a symlink is moved, not followed
+        aside = cache_db.move_aside(self.directory, DB_NAME)
         logger.warning(
             "conversation store %s was unusable (%s); moved to %s, starting empty",
             self.path,
@@ -258,7 +213,7 @@ class SqliteConversationStore:
             try:
                 return op(self._con)
             except sqlite3.DatabaseError as exc:
-                if not _is_damage(exc):
+                if not cache_db.is_damage(exc):
                     raise
                 self._con.close()
                 self._move_aside(str(exc))
